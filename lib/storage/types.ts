@@ -1,0 +1,82 @@
+// The storage contract. Implementations: SQLite (better-sqlite3, the embedded default) and,
+// later, PostgreSQL (pg), both through Kysely so module code is written once.
+import type { Kysely } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface StorageConfig {
+  driver: 'sqlite' | 'postgres';
+  /** SQLite: a file path, or ':memory:'. */
+  path?: string;
+  /** PostgreSQL: a connection string. */
+  url?: string;
+}
+
+/** One versioned schema step of one owner (a module, or 'core'). Applied once, in order. */
+export interface Migration {
+  version: number;
+  up(db: Kysely<any>): Promise<void>;
+}
+
+export interface Database {
+  readonly dialect: Dialect;
+  /** The query builder; table types are the owning module's business. */
+  readonly db: Kysely<any>;
+  /** Applies the owner's pending migrations in one transaction, recording them in `parley_schema`. */
+  migrate(owner: string, migrations: readonly Migration[]): Promise<void>;
+  keyval(store: string): KeyValStore;
+  archive(store: string): ArchiveStore;
+  close(): Promise<void>;
+}
+
+/** Per-account small documents: private XML, vCards, preferences. Values are strings (XML or JSON). */
+export interface KeyValStore {
+  get(host: string, user: string, key: string): Promise<string | undefined>;
+  set(host: string, user: string, key: string, value: string): Promise<void>;
+  delete(host: string, user: string, key: string): Promise<void>;
+  keys(host: string, user: string): Promise<string[]>;
+  /** Removes everything this store holds for the account. */
+  deleteAccount(host: string, user: string): Promise<void>;
+}
+
+export interface ArchiveItem {
+  /** Unique within (store, host, user); e.g. a stanza-id. */
+  id: string;
+  /** Milliseconds since the epoch. */
+  when: number;
+  /** The peer (a bare JID) for filtering; optional. */
+  with?: string;
+  /** The stored payload, usually serialised XML. */
+  value: string;
+}
+
+export interface ArchiveQuery {
+  with?: string;
+  start?: number;
+  end?: number;
+  /** Items strictly after this id (in archive order). */
+  after?: string;
+  /** Items strictly before this id (in archive order). */
+  before?: string;
+  ids?: string[];
+  /** Page size; required so that no query is unbounded. */
+  limit: number;
+  /** Newest first when true (for a "before" page or "last page" query). */
+  reverse?: boolean;
+}
+
+export interface ArchivePage {
+  items: ArchiveItem[];
+  /** True when no item exists beyond this page in the query direction. */
+  complete: boolean;
+}
+
+/** Append-only ordered logs per account: offline queues, message archives. */
+export interface ArchiveStore {
+  append(host: string, user: string, item: ArchiveItem): Promise<void>;
+  query(host: string, user: string, q: ArchiveQuery): Promise<ArchivePage>;
+  count(host: string, user: string, q?: Omit<ArchiveQuery, 'limit' | 'after' | 'before' | 'reverse'>): Promise<number>;
+  /** Deletes the given ids, or everything older than `before` (ms), or all when neither is given. */
+  delete(host: string, user: string, which?: { ids?: string[]; olderThan?: number }): Promise<number>;
+  deleteAccount(host: string, user: string): Promise<void>;
+}
