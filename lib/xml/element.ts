@@ -1,5 +1,5 @@
 // The wire form of every stanza: ltx Element trees (the type @xmpp/xml builds on).
-import { Element, escapeXML, escapeXMLText } from 'ltx';
+import { Element, escapeXML, escapeXMLText, clone as ltxClone } from 'ltx';
 
 export { Element, escapeXML, escapeXMLText };
 
@@ -28,4 +28,9 @@ function appendChildren(el: Element, children: XmlChild[]): void {
 /** Direct element children, text nodes skipped. */
 export function childElements(el: Element): Element[] {
   return el.getChildElements();
+}
+
+/** A deep copy, detached from any parent. */
+export function cloneElement(el: Element): Element {
+  return ltxClone(el) as Element;
 }

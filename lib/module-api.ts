@@ -1,0 +1,19 @@
+// The only import a module may use. Everything a feature needs from the core is re-exported here.
+export { z } from 'zod';
+export { defineModule } from './modules/define.js';
+export type {
+  ModuleContext, ModuleDefinition, ModuleManifest, DiscoIdentity, XepSupport, ServerInfo, SessionView, StreamFeatureProvider,
+} from './modules/define.js';
+export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
+export type { XmlAttrs, XmlChild } from './xml/element.js';
+export { Jid, JidError } from './jid/jid.js';
+export { NS } from './stanza/ns.js';
+export { StanzaError } from './stanza/error.js';
+export type { StanzaErrorCondition, ErrorType } from './stanza/error.js';
+export type { Stanza, MessageStanza, PresenceStanza, IqStanza, MessageType, PresenceType, IqType } from './stanza/envelope.js';
+export type { IqHandler, IqOrigin, IqSpec, IqTarget } from './routing/iq-registry.js';
+export type { HookName, HookEvent, HookHandler, FilterResult, ClaimResult } from './hooks/types.js';
+export type { SessionHandle, SessionStateKey } from './sessions/types.js';
+export type { Database, KeyValStore, ArchiveStore, ArchiveItem, ArchiveQuery, ArchivePage, Migration } from './storage/types.js';
+export type { AccountService } from './accounts/types.js';
+export type { Logger } from './log.js';

@@ -1,0 +1,177 @@
+// Boots modules per virtual host in dependency order and builds each one's context.
+import type { z } from 'zod';
+import type { Element } from '../xml/element.js';
+import type { Logger } from '../log.js';
+import type { AccountService } from '../accounts/types.js';
+import type { Database } from '../storage/types.js';
+import type { SessionDirectory } from '../sessions/directory.js';
+import type { SessionStateKey } from '../sessions/types.js';
+import type { HookName, HookHandler } from '../hooks/types.js';
+import type { HookOrder } from '../hooks/bus.js';
+import type { Router } from '../routing/router.js';
+import type { HostRuntime } from '../routing/host-runtime.js';
+import type { ModuleContext, ModuleDefinition, ServerInfo } from './define.js';
+
+type AnyModule = ModuleDefinition<z.ZodType, unknown>;
+
+export interface EnabledModule {
+  def: AnyModule;
+  /** Options already validated by the module's schema. */
+  options: unknown;
+}
+
+export class ModuleGraphError extends Error {
+  readonly code = 'PARLEY_ERR_MODULES';
+}
+
+export interface LoaderDeps {
+  router: Router;
+  sessions: SessionDirectory;
+  storage: Database;
+  accounts: AccountService;
+  log: Logger;
+  server: ServerInfo;
+}
+
+/** Orders modules so every dependency boots first; fails on a missing dependency or a cycle. */
+export function orderModules(enabled: readonly EnabledModule[]): EnabledModule[] {
+  const byName = new Map(enabled.map((m) => [m.def.name, m]));
+  for (const m of enabled) {
+    for (const dep of m.def.requires ?? []) {
+      if (!byName.has(dep.name)) {
+        throw new ModuleGraphError(
+          `module ${m.def.name} requires module ${dep.name}, which is disabled; remove "modules.${dep.name}: false" from the config or disable ${m.def.name}`,
+        );
+      }
+    }
+  }
+  const out: EnabledModule[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (m: EnabledModule, path: string[]) => {
+    const s = state.get(m.def.name);
+    if (s === 'done') return;
+    if (s === 'visiting') {
+      throw new ModuleGraphError(`modules ${[...path, m.def.name].join(' -> ')} depend on each other in a cycle`);
+    }
+    state.set(m.def.name, 'visiting');
+    const deps = [...(m.def.requires ?? []), ...(m.def.optional ?? [])].map((d) => byName.get(d.name)).filter((d): d is EnabledModule => !!d);
+    for (const d of deps.sort((a, b) => a.def.name.localeCompare(b.def.name))) visit(d, [...path, m.def.name]);
+    state.set(m.def.name, 'done');
+    out.push(m);
+  };
+  for (const m of [...enabled].sort((a, b) => a.def.name.localeCompare(b.def.name))) visit(m, []);
+  return out;
+}
+
+export class LoadedHost {
+  readonly apis = new Map<string, unknown>();
+  readonly cleanups: Array<() => void> = [];
+
+  stop(): void {
+    for (const fn of this.cleanups.splice(0).reverse()) {
+      try { fn(); } catch { /* stopping anyway */ }
+    }
+  }
+}
+
+export async function migrateModules(storage: Database, modules: readonly AnyModule[]): Promise<void> {
+  const seen = new Set<string>();
+  for (const def of modules) {
+    if (seen.has(def.name) || !def.migrations?.length) continue;
+    seen.add(def.name);
+    await storage.migrate(def.name, def.migrations);
+  }
+}
+
+export async function loadHost(runtime: HostRuntime, enabled: readonly EnabledModule[], deps: LoaderDeps): Promise<LoadedHost> {
+  const ordered = orderModules(enabled);
+  const loaded = new LoadedHost();
+  const enabledNames = new Set(ordered.map((m) => m.def.name));
+  for (const m of ordered) runtime.manifests.push(m.def);
+  for (const m of ordered) {
+    const ctx = createContext(runtime, m, deps, loaded, enabledNames);
+    const api = await m.def.setup(ctx);
+    loaded.apis.set(m.def.name, api);
+  }
+  runtime.hooks.validate();
+  return loaded;
+}
+
+function createContext(
+  runtime: HostRuntime,
+  m: EnabledModule,
+  deps: LoaderDeps,
+  loaded: LoadedHost,
+  enabledNames: ReadonlySet<string>,
+): ModuleContext<unknown> {
+  const name = m.def.name;
+  const host = runtime.host;
+  const log = deps.log.child({ module: name, host });
+  const undo = (fn: () => void) => loaded.cleanups.push(fn);
+  const toHookOrder = (order?: { before?: readonly (AnyModule | string)[]; after?: readonly (AnyModule | string)[] }): HookOrder => ({
+    before: order?.before?.map((x) => (typeof x === 'string' ? x : x.name)),
+    after: order?.after?.map((x) => (typeof x === 'string' ? x : x.name)),
+  });
+  return {
+    name,
+    host,
+    config: m.options,
+    log,
+    server: deps.server,
+    iq: {
+      get: (spec, handler) => undo(runtime.iqs.register(name, 'get', spec, handler)),
+      set: (spec, handler) => undo(runtime.iqs.register(name, 'set', spec, handler)),
+    },
+    on<K extends HookName>(hook: K, handler: HookHandler<K>, order?: { before?: readonly (AnyModule | string)[]; after?: readonly (AnyModule | string)[] }) {
+      undo(runtime.hooks.on(hook, name, handler, toHookOrder(order)));
+    },
+    send: (stanza: Element) => deps.router.route(stanza),
+    request: (iq: Element, timeoutMs?: number) => deps.router.request(iq, timeoutMs),
+    sessions: {
+      of: (account) => deps.sessions.of(account),
+      get: (full) => deps.sessions.get(full),
+      all: () => deps.sessions.all(host),
+    },
+    sessionState<T>(key: string, initial: () => T): SessionStateKey<T> {
+      return { name: `${name}:${key}`, initial };
+    },
+    streamFeature(provider) {
+      runtime.features.push(provider);
+      undo(() => runtime.features.splice(runtime.features.indexOf(provider), 1));
+    },
+    nonza(ns, handler) {
+      if (runtime.nonzas.has(ns)) throw new ModuleGraphError(`two modules handle stream elements in ${ns} on ${host}`);
+      runtime.nonzas.set(ns, handler);
+      undo(() => runtime.nonzas.delete(ns));
+    },
+    service(domain, handler) {
+      undo(deps.router.addService(domain, host, handler));
+      runtime.services.push(domain);
+    },
+    storage: deps.storage,
+    keyval: (store) => deps.storage.keyval(store),
+    archive: (store) => deps.storage.archive(store),
+    accounts: deps.accounts,
+    deps: {
+      get<Api>(module: ModuleDefinition<z.ZodType, Api>): Api {
+        if (!loaded.apis.has(module.name)) {
+          throw new ModuleGraphError(`module ${name} used module ${module.name} without declaring it in requires/optional, or it is disabled`);
+        }
+        return loaded.apis.get(module.name) as Api;
+      },
+      has: (module) => enabledNames.has(module.name) && loaded.apis.has(module.name),
+    },
+    manifests: () => runtime.manifests,
+    services: () => runtime.services,
+    setTimeout(fn, ms) {
+      const t = setTimeout(fn, ms);
+      t.unref();
+      undo(() => clearTimeout(t));
+    },
+    setInterval(fn, ms) {
+      const t = setInterval(fn, ms);
+      t.unref();
+      undo(() => clearInterval(t));
+    },
+  };
+}

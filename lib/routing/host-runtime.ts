@@ -1,0 +1,19 @@
+// Per-virtual-host registries that modules fill through their context.
+import type { Element } from '../xml/element.js';
+import { HookBus } from '../hooks/bus.js';
+import { IqRegistry } from './iq-registry.js';
+import type { ModuleManifest, StreamFeatureProvider } from '../modules/define.js';
+import type { SessionHandle } from '../sessions/types.js';
+
+export type NonzaHandler = (session: SessionHandle, el: Element) => void | Promise<void>;
+
+export class HostRuntime {
+  readonly hooks = new HookBus();
+  readonly iqs = new IqRegistry();
+  readonly features: StreamFeatureProvider[] = [];
+  readonly nonzas = new Map<string, NonzaHandler>();
+  readonly manifests: ModuleManifest[] = [];
+  readonly services: string[] = [];
+
+  constructor(readonly host: string) {}
+}

@@ -1,0 +1,301 @@
+// Classifies every stanza's target and delivers it: IQs to their one owner, messages and
+// presence through the hooks and RFC 6121 §8.5 delivery rules, the rest to other servers.
+import { randomBytes } from 'node:crypto';
+import { cloneElement, xml, type Element } from '../xml/element.js';
+import { Jid } from '../jid/jid.js';
+import { StanzaError } from '../stanza/error.js';
+import { toEnvelope, type IqStanza, type MessageStanza, type PresenceStanza, type Stanza } from '../stanza/envelope.js';
+import type { Logger } from '../log.js';
+import type { AccountService } from '../accounts/types.js';
+import type { SessionDirectory } from '../sessions/directory.js';
+import type { C2sSession } from '../sessions/c2s-session.js';
+import type { HostRuntime } from './host-runtime.js';
+import type { IqOrigin, IqTarget } from './iq-registry.js';
+
+export type ServiceHandler = (stanza: Stanza) => void | Promise<void>;
+/** Sends a stanza to another server; set by federation. Resolves when queued. */
+export type RemoteRoute = (stanza: Stanza) => Promise<void>;
+
+interface Pending {
+  resolve(el: Element): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class Router {
+  private readonly services = new Map<string, { host: string; handler: ServiceHandler }>();
+  private readonly pending = new Map<string, Pending>();
+  remote: RemoteRoute | undefined;
+
+  constructor(
+    private readonly hosts: ReadonlyMap<string, HostRuntime>,
+    private readonly sessions: SessionDirectory,
+    private readonly accounts: AccountService,
+    private readonly log: Logger,
+  ) {}
+
+  addService(domain: string, host: string, handler: ServiceHandler): () => void {
+    if (this.services.has(domain) || this.hosts.has(domain)) {
+      throw new Error(`service domain ${domain} is claimed twice; give one of them another domain`);
+    }
+    this.services.set(domain, { host, handler });
+    return () => { this.services.delete(domain); };
+  }
+
+  isLocal(domain: string): boolean {
+    return this.hosts.has(domain) || this.services.has(domain);
+  }
+
+  /** A stanza from a bound local session; `from` is already stamped on the element. */
+  async fromClient(session: C2sSession, el: Element): Promise<void> {
+    let stanza: Stanza;
+    try {
+      stanza = toEnvelope(el, session.jid);
+    } catch (err) {
+      if (err instanceof StanzaError && el.attrs.type !== 'error') session.send(errorReply(el, err, session.jid.domain));
+      return;
+    }
+    const runtime = this.hosts.get(session.host)!;
+    const verdict = await runtime.hooks.filter('stanza/inbound', { session, stanza });
+    if (verdict !== 'pass') {
+      if (verdict instanceof StanzaError) this.bounce(stanza, verdict);
+      return;
+    }
+    switch (stanza.kind) {
+      case 'message': {
+        const v = await runtime.hooks.filter('message/outbound', { session, stanza });
+        if (v instanceof StanzaError) return this.bounce(stanza, v);
+        if (v === 'drop') return;
+        return this.routeMessage(stanza);
+      }
+      case 'presence': {
+        if (await runtime.hooks.claim('presence/outbound', { session, stanza })) return;
+        if (stanza.to) return this.routePresence(stanza);
+        return;
+      }
+      case 'iq':
+        return this.routeIq(stanza, { session });
+    }
+  }
+
+  /** A stanza from this server, a module, or a remote server that already passed its checks. */
+  async route(el: Element): Promise<void> {
+    const from = Jid.tryParse(el.attrs.from as string | undefined);
+    if (!from) throw new Error(`router: stanza without a valid from: ${el.toString().slice(0, 200)}`);
+    let stanza: Stanza;
+    try {
+      stanza = toEnvelope(el, from);
+    } catch (err) {
+      if (err instanceof StanzaError && el.attrs.type !== 'error' && el.attrs.from) {
+        await this.route(errorReply(el, err, from.domain));
+      }
+      return;
+    }
+    switch (stanza.kind) {
+      case 'message': return this.routeMessage(stanza);
+      case 'presence': return this.routePresence(stanza);
+      case 'iq': return this.routeIq(stanza, {});
+    }
+  }
+
+  /** Sends an IQ and resolves with the reply (result or error). */
+  request(iq: Element, timeoutMs = 30_000): Promise<Element> {
+    if (!iq.attrs.id) iq.attrs.id = randomBytes(8).toString('hex');
+    const key = `${iq.attrs.to}\u0000${iq.attrs.from}\u0000${iq.attrs.id}`;
+    return new Promise<Element>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(key);
+        reject(StanzaError.remoteServerTimeout(`no reply to iq ${iq.attrs.id}`));
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(key, { resolve, reject, timer });
+      this.route(iq).catch((err: Error) => {
+        clearTimeout(timer);
+        this.pending.delete(key);
+        reject(err);
+      });
+    });
+  }
+
+  /** Answers a stanza with an error, unless it is an error itself (never answer errors). */
+  bounce(stanza: Stanza, err: StanzaError): void {
+    if (stanza.type === 'error') return;
+    const reply = errorReply(stanza.el, err, stanza.to?.domain ?? stanza.from.domain);
+    reply.attrs.from = stanza.to?.toString() ?? stanza.from.bare().toString();
+    reply.attrs.to = stanza.from.toString();
+    this.route(reply).catch((e: unknown) => this.log.warn({ err: e }, 'bounce failed'));
+  }
+
+  private runtimeFor(domain: string): HostRuntime | undefined {
+    return this.hosts.get(domain);
+  }
+
+  private async toService(stanza: Stanza): Promise<boolean> {
+    const domain = stanza.to?.domain;
+    if (domain === undefined) return false;
+    const service = this.services.get(domain);
+    if (!service) return false;
+    await service.handler(stanza);
+    return true;
+  }
+
+  private async toRemote(stanza: Stanza): Promise<void> {
+    if (!this.remote) return this.bounce(stanza, StanzaError.remoteServerNotFound('federation is not enabled on this server'));
+    await this.remote(stanza);
+  }
+
+  private async accountExists(jid: Jid): Promise<boolean> {
+    if (jid.local === undefined) return false;
+    if (this.sessions.countOf(jid) > 0) return true;
+    return this.accounts.exists(jid.domain, jid.local);
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  private async routeMessage(m: MessageStanza): Promise<void> {
+    // RFC 6120 §10.3.1: no `to` means the sender's own bare JID.
+    const to = m.to ?? m.from.bare();
+    const stanza: MessageStanza = m.to ? m : { ...m, to };
+    if (await this.toService(stanza)) return;
+    const runtime = this.runtimeFor(to.domain);
+    if (!runtime) return this.toRemote(stanza);
+    if (to.local === undefined) {
+      // Messages to the server itself: modules may act on them through the hook; nothing else.
+      await runtime.hooks.filter('message/inbound', { stanza });
+      return;
+    }
+    if (!(await this.accountExists(to))) {
+      // RFC 6121 §8.5.1: no such user.
+      return this.bounce(stanza, StanzaError.serviceUnavailable());
+    }
+    const verdict = await runtime.hooks.filter('message/inbound', { stanza });
+    if (verdict instanceof StanzaError) return this.bounce(stanza, verdict);
+    if (verdict === 'drop') return;
+    if (to.resource !== undefined) {
+      const session = this.sessions.get(to);
+      if (session) return this.deliverMessage(runtime, session, stanza);
+      // RFC 6121 §8.5.3.2.1: no such resource.
+      switch (stanza.type) {
+        case 'normal':
+        case 'chat':
+          return this.deliverToAccount(runtime, stanza);
+        case 'groupchat':
+          return this.bounce(stanza, StanzaError.serviceUnavailable());
+        default:
+          return;
+      }
+    }
+    return this.deliverToAccount(runtime, stanza);
+  }
+
+  /** RFC 6121 §8.5.2.1: a message to the bare JID of an existing account. */
+  private async deliverToAccount(runtime: HostRuntime, m: MessageStanza): Promise<void> {
+    if (m.type === 'error') return;
+    if (m.type === 'groupchat') return this.bounce(m, StanzaError.serviceUnavailable());
+    const candidates = this.sessions.of(m.to!).filter((s) => s.available && s.priority >= 0);
+    if (m.type === 'headline') {
+      for (const s of candidates) await this.deliverMessage(runtime, s, m);
+      return;
+    }
+    if (candidates.length === 0) {
+      if (await runtime.hooks.claim('message/undeliverable', { stanza: m })) return;
+      return this.bounce(m, StanzaError.serviceUnavailable());
+    }
+    // Every resource sharing the highest priority gets it (RFC 6121 §8.5.2.1.1 allows either).
+    const top = Math.max(...candidates.map((s) => s.priority));
+    for (const s of candidates) if (s.priority === top) await this.deliverMessage(runtime, s, m);
+  }
+
+  private async deliverMessage(runtime: HostRuntime, session: C2sSession, m: MessageStanza): Promise<void> {
+    const verdict = await runtime.hooks.filter('message/deliver', { session, stanza: m });
+    if (verdict instanceof StanzaError) return this.bounce(m, verdict);
+    if (verdict === 'drop') return;
+    session.send(m.el);
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  private async routePresence(p: PresenceStanza): Promise<void> {
+    if (!p.to) return;
+    if (await this.toService(p)) return;
+    const runtime = this.runtimeFor(p.to.domain);
+    if (!runtime) return this.toRemote(p);
+    if (p.to.local === undefined) return; // presence to the server: nothing to do without a module
+    if (await runtime.hooks.claim('presence/inbound', { stanza: p })) return;
+    if (p.to.resource !== undefined) {
+      this.sessions.get(p.to)?.send(p.el);
+      return;
+    }
+    for (const s of this.sessions.of(p.to)) if (s.available) s.send(p.el);
+  }
+
+  // ---------------------------------------------------------------- iq
+
+  private async routeIq(iq: IqStanza, origin: IqOrigin): Promise<void> {
+    const to = iq.to ?? iq.from.bare();
+    const stanza: IqStanza = iq.to ? iq : { ...iq, to };
+
+    if (iq.type === 'result' || iq.type === 'error') {
+      const key = `${iq.from.toString()}\u0000${to.toString()}\u0000${iq.id}`;
+      const waiter = this.pending.get(key);
+      if (waiter) {
+        this.pending.delete(key);
+        clearTimeout(waiter.timer);
+        waiter.resolve(iq.el);
+        return;
+      }
+    }
+    if (await this.toService(stanza)) return;
+    const runtime = this.runtimeFor(to.domain);
+    if (!runtime) return this.toRemote(stanza);
+
+    let target: IqTarget;
+    if (to.local === undefined) target = to.resource === undefined ? 'host' : 'full';
+    else if (to.resource !== undefined) target = 'full';
+    else target = iq.from.bare().equals(to) ? 'self' : 'bare';
+
+    if (iq.type === 'result' || iq.type === 'error') {
+      if (target === 'full') this.sessions.get(to)?.send(iq.el);
+      return;
+    }
+
+    const handler = runtime.iqs.find(target, iq.type, iq.payload!);
+    if (target === 'full' && !handler) {
+      const session = this.sessions.get(to);
+      if (session) return session.send(iq.el);
+      return this.bounce(stanza, StanzaError.serviceUnavailable());
+    }
+    if (!handler) return this.bounce(stanza, StanzaError.serviceUnavailable());
+    if (target === 'bare' && !(await this.accountExists(to))) {
+      return this.bounce(stanza, StanzaError.serviceUnavailable());
+    }
+    let result: Element | void | undefined | StanzaError;
+    try {
+      result = await handler(stanza, origin);
+    } catch (err) {
+      if (err instanceof StanzaError) result = err;
+      else {
+        this.log.error({ err, id: iq.id, ns: iq.payload?.attrs.xmlns }, 'iq handler failed');
+        result = StanzaError.internalServerError();
+      }
+    }
+    if (result instanceof StanzaError) return this.bounce(stanza, result);
+    const reply = xml('iq', { type: 'result', id: iq.id, from: to.toString(), to: iq.from.toString() }, result ?? null);
+    await this.route(reply);
+  }
+}
+
+/** RFC 6120 §8.3.1: the error reply to a stanza, carrying the original payload. */
+export function errorReply(original: Element, err: StanzaError, fallbackFrom: string): Element {
+  const reply = xml(original.name, {
+    type: 'error',
+    id: original.attrs.id as string | undefined,
+    from: (original.attrs.to as string | undefined) ?? fallbackFrom,
+    to: original.attrs.from as string | undefined,
+  });
+  for (const child of original.children) {
+    if (typeof child !== 'string' && child.name !== 'error') reply.cnode(cloneElement(child));
+  }
+  reply.cnode(err.toElement());
+  return reply;
+}

@@ -1,0 +1,172 @@
+// The composition root: config → storage → accounts → modules → listeners.
+import type { Server as NetServer, AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import type { ParleyConfig } from './config/schema.js';
+import { resolveModules } from './config/load.js';
+import { AdminError } from './config/errors.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { openDatabase } from './storage/database.js';
+import type { Database } from './storage/types.js';
+import { openAccounts } from './accounts/service.js';
+import type { AccountService } from './accounts/types.js';
+import { LoginThrottle } from './accounts/throttle.js';
+import { defaultMechanisms } from './sasl/registry.js';
+import { CertificateStore } from './tls/certificates.js';
+import { Jid } from './jid/jid.js';
+import { SessionDirectory } from './sessions/directory.js';
+import { HostRuntime } from './routing/host-runtime.js';
+import { Router } from './routing/router.js';
+import { loadHost, migrateModules, type LoadedHost } from './modules/loader.js';
+import { MODULE_CATALOG, MODULES, moduleByName } from './modules/catalog.js';
+import type { C2sEnv } from './stream/c2s-stream.js';
+import { listenC2s, StreamSet } from './transport/c2s-listeners.js';
+import { listenHttp } from './transport/http-listener.js';
+
+export { MODULE_CATALOG };
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+export const PARLEY_VERSION = pkg.version;
+
+export interface RunningServer {
+  stop(reason?: string): Promise<void>;
+  readonly addresses: { type: string; port: number; address: string }[];
+  readonly accounts: AccountService;
+  readonly router: Router;
+  readonly sessions: SessionDirectory;
+  readonly storage: Database;
+  readonly log: Logger;
+  reloadCertificates(): Promise<void>;
+}
+
+export interface StartOptions {
+  configPath?: string;
+  /** Tests pass a silent logger. */
+  log?: Logger;
+}
+
+export async function startServer(config: ParleyConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger({ level: config.log.level, pretty: config.log.pretty === 'auto' ? undefined : config.log.pretty });
+  const metrics = new Metrics();
+  const hostNames = config.hosts.map((h) => h.domain);
+  const certs = await CertificateStore.load(config.tls, hostNames, { generate: config.tls.generate });
+  const storage = await openDatabase(config.storage);
+  const cleanups: Array<() => Promise<void> | void> = [() => storage.close()];
+  try {
+    const accounts = await openAccounts(storage, { scramIterations: config.auth.scramIterations });
+    const sessions = new SessionDirectory();
+    const runtimes = new Map(hostNames.map((h) => [h, new HostRuntime(h)]));
+    const router = new Router(runtimes, sessions, accounts, log);
+
+    const perHost = resolveModules(config, MODULE_CATALOG);
+    await migrateModules(storage, MODULES);
+    const server = {
+      name: 'Parley',
+      version: PARLEY_VERSION,
+      hosts: hostNames,
+      admins: config.admins.map((a) => Jid.parse(a)),
+      contact: Object.fromEntries(Object.entries(config.contact).filter(([, v]) => v !== undefined)) as Record<string, string[]>,
+    };
+    const loaded: LoadedHost[] = [];
+    for (const [host, mods] of perHost) {
+      const enabled = mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options }));
+      loaded.push(await loadHost(runtimes.get(host)!, enabled, { router, sessions, storage, accounts, log, server }));
+    }
+    cleanups.push(() => loaded.forEach((l) => l.stop()));
+    accounts.onDeleted(async (host, user) => {
+      await runtimes.get(host)?.hooks.notify('account/deleted', { host, user }, (err) => log.error({ err }, 'account/deleted handler failed'));
+    });
+
+    const mechanisms = defaultMechanisms().filter((m) => config.auth.allowPlain || m.name !== 'PLAIN');
+    const throttle = new LoginThrottle({
+      accountFailures: config.auth.throttle.accountFailures,
+      ipFailures: config.auth.throttle.ipFailures,
+      windowMs: config.auth.throttle.window,
+    });
+    const l = config.limits;
+    const env: C2sEnv = {
+      hosts: runtimes,
+      router,
+      sessions,
+      accounts,
+      throttle,
+      mechanisms,
+      requireEncryption: config.tls.requireEncryption,
+      log,
+      metrics,
+      limits: {
+        stanzaBytes: l.stanzaSize,
+        preAuthStanzaBytes: l.preAuthStanzaSize,
+        depth: l.depth,
+        attributes: l.attributes,
+        unauthenticatedTimeoutMs: l.unauthenticatedTimeout,
+        inboundQueue: l.inboundQueue,
+        outboundBufferBytes: l.outboundBuffer,
+        sessionsPerAccount: l.sessionsPerAccount,
+        stanzasPerSecond: l.stanzasPerSecond,
+        bytesPerSecond: l.bytesPerSecond,
+        saslFailures: 5,
+      },
+    };
+
+    const streams = new StreamSet();
+    const servers: NetServer[] = [];
+    const addresses: RunningServer['addresses'] = [];
+    cleanups.push(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined));
+    for (const [i, listener] of config.listeners.entries()) {
+      let srv: NetServer;
+      try {
+        if (listener.type === 'c2s' || listener.type === 'c2s-tls') {
+          srv = await listenC2s(
+            { address: listener.address, port: listener.port, directTls: listener.type === 'c2s-tls', tls: certs, minVersion: config.tls.minVersion, connectionsPerIp: l.connectionsPerIp },
+            env,
+            streams,
+          );
+        } else if (listener.type === 'http') {
+          srv = await listenHttp({ address: listener.address, port: listener.port, metrics: config.http.metrics ? metrics : undefined, log });
+        } else {
+          log.warn({ type: listener.type }, `listener type ${listener.type} is not available yet; skipped`);
+          continue;
+        }
+      } catch (err) {
+        throw listenError(err, listener.address, listener.port, i);
+      }
+      servers.push(srv);
+      const a = srv.address() as AddressInfo;
+      addresses.push({ type: listener.type, port: a.port, address: a.address });
+    }
+    log.info({ hosts: hostNames, listeners: addresses.map((a) => `${a.type}:${a.port}`) }, 'Parley started');
+
+    let stopped = false;
+    return {
+      addresses,
+      accounts,
+      router,
+      sessions,
+      storage,
+      log,
+      reloadCertificates: () => certs.reload(),
+      async stop(reason = 'system-shutdown') {
+        if (stopped) return;
+        stopped = true;
+        for (const s of [...streams.streams]) s.streamError(reason === 'system-shutdown' ? 'system-shutdown' : 'system-shutdown', 'the server is stopping');
+        for (const fn of cleanups.reverse()) await fn();
+        log.info('Parley stopped');
+      },
+    };
+  } catch (err) {
+    for (const fn of cleanups.reverse()) await fn();
+    throw err;
+  }
+}
+
+function listenError(err: unknown, address: string, port: number, index: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') {
+    return new AdminError('PARLEY_ERR_PORT_IN_USE', `port ${port} on ${address} is in use`, `stop the other server or change listeners[${index}].port`);
+  }
+  if (code === 'EACCES') {
+    return new AdminError('PARLEY_ERR_PORT_DENIED', `no permission to listen on port ${port}`, `use a port above 1023 or grant CAP_NET_BIND_SERVICE`);
+  }
+  return err as Error;
+}

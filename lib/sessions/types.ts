@@ -1,0 +1,36 @@
+// What modules see of a client session. The core owns the session object; modules read it and
+// act through these methods only (never touching transports or global tables).
+import type { Element } from '../xml/element.js';
+import type { Jid } from '../jid/jid.js';
+
+/** A typed key for per-session module state, declared with `ctx.sessionState`. */
+export interface SessionStateKey<T> {
+  readonly name: string;
+  readonly initial: () => T;
+}
+
+export interface SessionHandle {
+  /** Unique for the process lifetime; stable across stream resumption. */
+  readonly id: string;
+  /** The bound full JID. */
+  readonly jid: Jid;
+  readonly host: string;
+  /** Set by the presence module: the last broadcast presence, undefined before initial presence. */
+  readonly presence: Element | undefined;
+  /** True once initial presence is sent and until unavailable. */
+  readonly available: boolean;
+  /** RFC 6121 §8.5: the priority of the last broadcast presence (0 when unset). */
+  readonly priority: number;
+  /** RFC 6121 §2.1.6: true once the client has fetched its roster. */
+  readonly interested: boolean;
+  readonly remoteAddress: string;
+  readonly secure: boolean;
+  /** Writes a stanza to this session (through the outgoing filters). */
+  send(stanza: Element): void;
+  /** Ends the session with a stream error condition (e.g. 'conflict', 'policy-violation'). */
+  close(condition?: string, text?: string): void;
+  get<T>(key: SessionStateKey<T>): T;
+  set<T>(key: SessionStateKey<T>, value: T): void;
+  setPresence(presence: Element | undefined): void;
+  markInterested(): void;
+}

@@ -1,0 +1,498 @@
+// The client-to-server stream machine (RFC 6120 §4-§7): header, features, STARTTLS, SASL,
+// resource binding, then stanzas into the router. Transport-agnostic: TCP, direct TLS and
+// WebSocket all drive this class.
+import { randomBytes } from 'node:crypto';
+import { xml, type Element } from '../xml/element.js';
+import { StreamParser, XmlStreamError } from '../xml/stream-parser.js';
+import type { XmlLimits } from '../xml/limits.js';
+import { Jid, JidError, prepResource } from '../jid/jid.js';
+import { NS } from '../stanza/ns.js';
+import { StanzaError } from '../stanza/error.js';
+import { isStanzaName } from '../stanza/envelope.js';
+import type { Logger } from '../log.js';
+import type { AccountService } from '../accounts/types.js';
+import type { LoginThrottle } from '../accounts/throttle.js';
+import type { SaslMechanism, SaslStep } from '../sasl/mechanism.js';
+import { tlsChannelOf } from '../sasl/mechanism.js';
+import { SaslNegotiator } from '../sasl/negotiator.js';
+import type { Router } from '../routing/router.js';
+import { errorReply } from '../routing/router.js';
+import type { HostRuntime } from '../routing/host-runtime.js';
+import { C2sSession, type SessionSink } from '../sessions/c2s-session.js';
+import type { SessionDirectory } from '../sessions/directory.js';
+import { TokenBucket } from '../sessions/rate-limit.js';
+import type { StreamFraming, StreamTransport } from '../transport/types.js';
+import type { Metrics } from '../metrics.js';
+import { streamErrorElement, type StreamErrorCondition } from './stream-error.js';
+
+export interface C2sLimits {
+  stanzaBytes: number;
+  preAuthStanzaBytes: number;
+  depth: number;
+  attributes: number;
+  unauthenticatedTimeoutMs: number;
+  inboundQueue: number;
+  outboundBufferBytes: number;
+  sessionsPerAccount: number;
+  stanzasPerSecond: number;
+  bytesPerSecond: number;
+  saslFailures: number;
+}
+
+export interface C2sEnv {
+  hosts: ReadonlyMap<string, HostRuntime>;
+  router: Router;
+  sessions: SessionDirectory;
+  accounts: AccountService;
+  throttle: LoginThrottle;
+  mechanisms: readonly SaslMechanism[];
+  limits: C2sLimits;
+  requireEncryption: boolean;
+  log: Logger;
+  metrics?: Metrics;
+  /** Called once when the stream is gone, to drop it from the listener's set. */
+  onClosed?(stream: C2sStream): void;
+}
+
+type State = 'wait-header' | 'negotiating' | 'tls-upgrading' | 'authenticated' | 'bound' | 'closing' | 'closed';
+
+function limitsFor(l: C2sLimits, authenticated: boolean): XmlLimits {
+  const size = authenticated ? l.stanzaBytes : l.preAuthStanzaBytes;
+  return {
+    maxStanzaBytes: size,
+    maxDepth: l.depth,
+    maxAttributes: l.attributes,
+    maxAttributeValueBytes: Math.min(size, 64 * 1024),
+    maxTextBytes: size,
+    maxNameBytes: 256,
+  };
+}
+
+export class C2sStream {
+  private state: State = 'wait-header';
+  private readonly parser: StreamParser;
+  private headerSent = false;
+  private streamId = '';
+  private host = '';
+  private lang = 'en';
+  private authUser: string | undefined;
+  private negotiator: SaslNegotiator | undefined;
+  private saslFailures = 0;
+  private session: C2sSession | undefined;
+  private readonly queue: Element[] = [];
+  private processing = false;
+  private pausedForQueue = false;
+  private pausedForRate = false;
+  private readonly stanzaRate: TokenBucket;
+  private readonly byteRate: TokenBucket;
+  private authTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly transport: StreamTransport,
+    private readonly framing: StreamFraming,
+    private readonly env: C2sEnv,
+  ) {
+    this.log = env.log.child({ remote: transport.remoteAddress });
+    this.parser = new StreamParser(
+      {
+        onStreamOpen: (attrs) => this.onStreamOpen(attrs),
+        onElement: (el) => this.onElement(el),
+        onStreamClose: () => this.onStreamClose(),
+        onError: (err) => this.onParseError(err),
+      },
+      limitsFor(env.limits, false),
+    );
+    this.stanzaRate = new TokenBucket(env.limits.stanzasPerSecond, env.limits.stanzasPerSecond * 2);
+    this.byteRate = new TokenBucket(env.limits.bytesPerSecond, env.limits.bytesPerSecond * 2);
+    transport.onData((chunk) => this.onData(chunk));
+    transport.onClose(() => this.onTransportClosed());
+    this.authTimer = setTimeout(() => this.streamError('connection-timeout', 'authenticate sooner'), env.limits.unauthenticatedTimeoutMs);
+    this.authTimer.unref();
+    env.metrics?.connections.inc({ type: 'c2s' });
+  }
+
+  get boundSession(): C2sSession | undefined {
+    return this.session;
+  }
+
+  /** Feeds bytes from a transport that is not a socket (tests, WebSocket framing). */
+  onData(chunk: Buffer): void {
+    if (this.state === 'closed' || this.state === 'tls-upgrading') return;
+    const wait = this.byteRate.take(chunk.length);
+    this.parser.write(chunk);
+    if (wait > 0) this.pauseFor(wait);
+  }
+
+  private pauseFor(ms: number): void {
+    if (this.pausedForRate) return;
+    this.pausedForRate = true;
+    this.transport.pause();
+    setTimeout(() => {
+      this.pausedForRate = false;
+      if (!this.pausedForQueue && this.state !== 'closed') this.transport.resume();
+    }, Math.min(ms, 5_000)).unref();
+  }
+
+  // ------------------------------------------------------------------ output
+
+  private writeRaw(data: string): void {
+    if (this.state === 'closed') return;
+    this.transport.write(data);
+    if (this.transport.bufferedBytes > this.env.limits.outboundBufferBytes) {
+      // A client that never reads must not make us hold unbounded data.
+      this.log.warn({ buffered: this.transport.bufferedBytes }, 'client is not reading; closing');
+      this.teardown('outbound buffer full');
+      this.transport.destroy();
+    }
+  }
+
+  private writeElement(el: Element): void {
+    this.writeRaw(el.toString());
+  }
+
+  private sendHeader(host: string | undefined): void {
+    this.streamId = randomBytes(12).toString('base64url');
+    const attrs: Record<string, string> = { id: this.streamId, version: '1.0', 'xml:lang': 'en' };
+    if (host) attrs.from = host;
+    this.writeRaw(this.framing.open(attrs));
+    this.headerSent = true;
+  }
+
+  /** RFC 6120 §4.9: send the error, close the stream, and tear the session down. */
+  streamError(condition: StreamErrorCondition, text?: string): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    if (!this.headerSent) this.sendHeader(this.host || undefined);
+    this.log.debug({ condition, text }, 'stream error');
+    this.writeElement(streamErrorElement(condition, text));
+    this.writeRaw(this.framing.close());
+    this.state = 'closing';
+    this.teardown(condition);
+    this.transport.end();
+  }
+
+  /** Graceful close from our side (no error). */
+  close(): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.writeRaw(this.framing.close());
+    this.state = 'closing';
+    this.teardown('closed');
+    this.transport.end();
+  }
+
+  // ------------------------------------------------------------------ header and features
+
+  private onStreamOpen(attrs: Record<string, string>): void {
+    if (this.state !== 'wait-header') return this.streamError('not-well-formed', 'unexpected stream header');
+    const to = attrs.to;
+    if (attrs.xmlns !== NS.client) {
+      this.sendHeader(to && this.env.hosts.has(to.toLowerCase()) ? to.toLowerCase() : undefined);
+      return this.streamError('invalid-namespace', `content namespace must be ${NS.client}`);
+    }
+    const version = attrs.version;
+    if (version === undefined || Number.parseInt(version.split('.')[0] ?? '0', 10) !== 1) {
+      return this.streamError('unsupported-version', "only version='1.0' streams are supported");
+    }
+    let domain: string | undefined;
+    try {
+      domain = to === undefined ? undefined : Jid.parse(to).domain;
+    } catch {
+      domain = undefined;
+    }
+    if (domain === undefined || !this.env.hosts.has(domain)) return this.streamError('host-unknown', 'this server does not serve that domain');
+    if (this.host && domain !== this.host) return this.streamError('host-unknown', 'the domain changed on restart');
+    this.host = domain;
+    if (attrs['xml:lang']) this.lang = attrs['xml:lang'];
+    this.sendHeader(domain);
+    this.state = this.authUser ? 'authenticated' : 'negotiating';
+    this.writeElement(this.features());
+  }
+
+  private features(): Element {
+    const runtime = this.env.hosts.get(this.host)!;
+    const features = xml('stream:features');
+    if (this.authUser) {
+      features.cnode(xml('bind', { xmlns: NS.bind }));
+      features.cnode(xml('session', { xmlns: NS.session }, xml('optional')));
+      for (const p of runtime.features) if (p.stage === 'post-auth') { const f = p.build(undefined); if (f) features.cnode(f); }
+      return features;
+    }
+    if (this.transport.canStartTls) {
+      features.cnode(xml('starttls', { xmlns: NS.tls }, this.env.requireEncryption ? xml('required') : null));
+      if (this.env.requireEncryption) return features;
+    }
+    const negotiator = this.newNegotiator();
+    const mechs = negotiator.offered();
+    features.cnode(xml('mechanisms', { xmlns: NS.sasl }, mechs.map((m) => xml('mechanism', {}, m))));
+    const bindings = negotiator.channelBindings();
+    if (bindings.length) {
+      features.cnode(xml('sasl-channel-binding', { xmlns: NS.saslChannelBinding }, bindings.map((t) => xml('channel-binding', { type: t }))));
+    }
+    for (const p of runtime.features) if (p.stage === 'pre-auth') { const f = p.build(undefined); if (f) features.cnode(f); }
+    return features;
+  }
+
+  private newNegotiator(): SaslNegotiator {
+    const tlsSocket = this.transport.secure ? this.transport.tlsSocket : undefined;
+    return new SaslNegotiator({
+      mechanisms: [...this.env.mechanisms],
+      ctx: { host: this.host, tls: tlsSocket ? tlsChannelOf(tlsSocket) : undefined, credentials: this.env.accounts },
+      throttle: this.env.throttle,
+      remoteAddress: this.transport.remoteAddress,
+      onResult: (mechanism, result) => this.env.metrics?.logins.inc({ mechanism, result }),
+    });
+  }
+
+  // ------------------------------------------------------------------ elements
+
+  private onElement(el: Element): void {
+    if (this.state === 'closed' || this.state === 'closing' || this.state === 'tls-upgrading') return;
+    if (this.state === 'wait-header') return this.streamError('not-well-formed', 'expected a stream header');
+    const ns = el.attrs.xmlns as string | undefined;
+    if (ns === undefined && isStanzaName(el.name)) return this.onStanza(el);
+    if (this.state === 'negotiating') {
+      if (ns === NS.tls && el.name === 'starttls') return void this.onStartTls();
+      if (ns === NS.sasl) return void this.onSasl(el);
+      return this.streamError('not-authorized', 'authenticate first');
+    }
+    if (this.state === 'bound' && ns !== undefined) {
+      const handler = this.env.hosts.get(this.host)!.nonzas.get(ns);
+      if (handler) {
+        this.enqueue(el);
+        return;
+      }
+    }
+    if (ns === NS.sasl || ns === NS.tls) return this.streamError('policy-violation', 'already negotiated');
+    this.streamError('unsupported-stanza-type', `<${el.name}/> is not understood here`);
+  }
+
+  private onStreamClose(): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'closing') this.writeRaw(this.framing.close());
+    this.state = 'closing';
+    this.teardown('client closed the stream');
+    this.transport.end();
+  }
+
+  private onParseError(err: XmlStreamError): void {
+    this.streamError(err.condition as StreamErrorCondition, err.message);
+  }
+
+  private onTransportClosed(): void {
+    this.teardown('connection lost');
+    this.state = 'closed';
+  }
+
+  // ------------------------------------------------------------------ STARTTLS
+
+  private async onStartTls(): Promise<void> {
+    if (!this.transport.canStartTls) {
+      this.writeElement(xml('failure', { xmlns: NS.tls }));
+      this.writeRaw(this.framing.close());
+      this.state = 'closing';
+      this.teardown('starttls refused');
+      this.transport.end();
+      return;
+    }
+    // Anything the client pipelined after <starttls/> is discarded (RFC 6120 §5.4.3.3).
+    this.state = 'tls-upgrading';
+    this.writeElement(xml('proceed', { xmlns: NS.tls }));
+    this.parser.reset();
+    try {
+      await this.transport.startTls();
+    } catch (err) {
+      this.log.debug({ err }, 'TLS handshake failed');
+      this.teardown('tls failed');
+      this.state = 'closed';
+      this.transport.destroy();
+      return;
+    }
+    this.headerSent = false;
+    this.state = 'wait-header';
+  }
+
+  // ------------------------------------------------------------------ SASL
+
+  private async onSasl(el: Element): Promise<void> {
+    if (this.env.requireEncryption && !this.transport.secure) {
+      if (el.name === 'auth') return this.saslFailure({ kind: 'failure', condition: 'encryption-required' });
+      return this.streamError('policy-violation', 'use STARTTLS first');
+    }
+    let step: SaslStep;
+    this.transport.pause();
+    try {
+      if (el.name === 'auth') {
+        this.negotiator = this.newNegotiator();
+        const text = el.getText();
+        step = await this.negotiator.begin(String(el.attrs.mechanism ?? ''), text === '' ? undefined : text);
+      } else if (el.name === 'response' && this.negotiator) {
+        step = await this.negotiator.respond(el.getText());
+      } else if (el.name === 'abort' && this.negotiator) {
+        step = this.negotiator.abort();
+      } else {
+        return this.streamError('policy-violation', `unexpected SASL element <${el.name}/>`);
+      }
+    } finally {
+      if (this.state !== 'closed') this.transport.resume();
+    }
+    if (this.state === 'closed' || this.state === 'closing') return;
+    switch (step.kind) {
+      case 'challenge':
+        this.writeElement(xml('challenge', { xmlns: NS.sasl }, step.data.length ? step.data.toString('base64') : null));
+        return;
+      case 'failure':
+        return this.saslFailure(step);
+      case 'success':
+        this.negotiator = undefined;
+        this.authUser = step.user;
+        this.writeElement(xml('success', { xmlns: NS.sasl }, step.data?.length ? step.data.toString('base64') : null));
+        this.log.info({ user: `${step.user}@${this.host}` }, 'authenticated');
+        // RFC 6120 §6.4.6: a new stream follows; anything pipelined before it belongs to it.
+        this.parser.reset();
+        this.parser.setLimits(limitsFor(this.env.limits, true));
+        this.headerSent = false;
+        this.state = 'wait-header';
+        return;
+    }
+  }
+
+  private saslFailure(step: Extract<SaslStep, { kind: 'failure' }>): void {
+    this.negotiator = undefined;
+    this.writeElement(xml('failure', { xmlns: NS.sasl }, xml(step.condition), step.text ? xml('text', { 'xml:lang': 'en' }, step.text) : null));
+    if (step.condition !== 'aborted' && ++this.saslFailures >= this.env.limits.saslFailures) {
+      this.streamError('policy-violation', 'too many failed authentication attempts');
+    }
+  }
+
+  // ------------------------------------------------------------------ stanzas
+
+  private onStanza(el: Element): void {
+    if (this.state === 'negotiating' || !this.authUser) return this.streamError('not-authorized', 'authenticate first');
+    const wait = this.stanzaRate.take();
+    if (wait > 0) this.pauseFor(wait);
+    this.enqueue(el);
+  }
+
+  private enqueue(el: Element): void {
+    this.queue.push(el);
+    if (this.queue.length >= this.env.limits.inboundQueue && !this.pausedForQueue) {
+      // Back-pressure: stop reading until the queue drains.
+      this.pausedForQueue = true;
+      this.transport.pause();
+    }
+    if (!this.processing) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.processing = true;
+    try {
+      while (this.queue.length && this.state !== 'closed' && this.state !== 'closing') {
+        const el = this.queue.shift()!;
+        try {
+          await this.process(el);
+        } catch (err) {
+          this.log.error({ err }, 'stanza processing failed');
+        }
+        if (this.pausedForQueue && this.queue.length < this.env.limits.inboundQueue / 2) {
+          this.pausedForQueue = false;
+          if (!this.pausedForRate) this.transport.resume();
+        }
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private async process(el: Element): Promise<void> {
+    const ns = el.attrs.xmlns as string | undefined;
+    if (ns !== undefined) {
+      const handler = this.env.hosts.get(this.host)!.nonzas.get(ns);
+      if (handler && this.session) await handler(this.session, el);
+      return;
+    }
+    if (this.state === 'authenticated') return this.preBind(el);
+    const session = this.session!;
+    // RFC 6120 §8.1.2.1: the server stamps the full JID; a `from` naming anyone else is refused.
+    const from = el.attrs.from as string | undefined;
+    if (from !== undefined) {
+      const jid = Jid.tryParse(from);
+      if (!jid || !(jid.equals(session.jid) || jid.equals(session.jid.bare()))) {
+        return this.streamError('invalid-from', 'from must be your own JID');
+      }
+    }
+    el.attrs.from = session.jid.toString();
+    this.env.metrics?.stanzas.inc({ direction: 'in', kind: el.name });
+    if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.session) && !el.attrs.to) {
+      // RFC 3921 session establishment, still sent by old clients: a no-op.
+      this.writeElement(xml('iq', { type: 'result', id: el.attrs.id as string }));
+      return;
+    }
+    await this.env.router.fromClient(session, el);
+  }
+
+  /** Between SASL and bind only the bind IQ is allowed (RFC 6120 §7.2). */
+  private async preBind(el: Element): Promise<void> {
+    const bind = el.name === 'iq' && el.attrs.type === 'set' ? el.getChild('bind', NS.bind) : undefined;
+    if (!bind) return this.streamError('not-authorized', 'bind a resource first');
+    const reply = (child: Element | StanzaError) =>
+      child instanceof StanzaError
+        ? this.writeElement(errorReply(el, child, this.host))
+        : this.writeElement(xml('iq', { type: 'result', id: el.attrs.id as string }, child));
+    let resource: string;
+    const requested = bind.getChildText('resource');
+    try {
+      resource = requested ? prepResource(requested) : randomBytes(9).toString('base64url');
+    } catch (err) {
+      if (err instanceof JidError) return reply(StanzaError.badRequest('invalid resource'));
+      throw err;
+    }
+    const jid = Jid.of(this.authUser!, this.host, resource);
+    const existing = this.env.sessions.get(jid);
+    if (!existing && this.env.sessions.countOf(jid) >= this.env.limits.sessionsPerAccount) {
+      return reply(StanzaError.resourceConstraint('too many sessions for this account'));
+    }
+    if (existing) {
+      // RFC 6120 §7.7.2.2: the newer session wins; the old one gets <conflict/>.
+      existing.close('conflict', 'replaced by a new connection');
+    }
+    const runtime = this.env.hosts.get(this.host)!;
+    const sink: SessionSink = {
+      write: (stanza) => {
+        this.env.metrics?.stanzas.inc({ direction: 'out', kind: stanza.name });
+        this.writeElement(stanza);
+      },
+      close: (condition, text) => (condition ? this.streamError(condition as StreamErrorCondition, text) : this.close()),
+      remoteAddress: this.transport.remoteAddress,
+      secure: this.transport.secure,
+    };
+    const outgoing = runtime.hooks.has('stanza/outgoing')
+      ? async (s: C2sSession, stanza: Element) => (await runtime.hooks.filter('stanza/outgoing', { session: s, stanza })) === 'pass'
+      : undefined;
+    const session = new C2sSession(jid, sink, outgoing);
+    this.env.sessions.add(session);
+    this.session = session;
+    this.state = 'bound';
+    if (this.authTimer) clearTimeout(this.authTimer);
+    reply(xml('bind', { xmlns: NS.bind }, xml('jid', {}, jid.toString())));
+    this.log.info({ jid: jid.toString() }, 'session bound');
+    await runtime.hooks.notify('session/bound', { session }, (err) => this.log.error({ err }, 'session/bound handler failed'));
+  }
+
+  // ------------------------------------------------------------------ teardown
+
+  private torn = false;
+
+  private teardown(reason: string): void {
+    if (this.torn) return;
+    this.torn = true;
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.queue.length = 0;
+    this.env.metrics?.connections.dec({ type: 'c2s' });
+    const session = this.session;
+    if (session && this.env.sessions.remove(session)) {
+      const runtime = this.env.hosts.get(this.host)!;
+      void runtime.hooks.notify('session/closed', { session, reason }, (err) => this.log.error({ err }, 'session/closed handler failed'));
+    }
+    this.env.onClosed?.(this);
+  }
+}

@@ -1,0 +1,27 @@
+// RFC 6120 §4.9.3: stream error conditions.
+import { xml, type Element } from '../xml/element.js';
+import { NS } from '../stanza/ns.js';
+
+export const STREAM_ERROR_CONDITIONS = [
+  'bad-format', 'bad-namespace-prefix', 'conflict', 'connection-timeout', 'host-gone', 'host-unknown',
+  'improper-addressing', 'internal-server-error', 'invalid-from', 'invalid-namespace', 'invalid-xml',
+  'not-authorized', 'not-well-formed', 'policy-violation', 'remote-connection-failed', 'reset',
+  'resource-constraint', 'restricted-xml', 'see-other-host', 'system-shutdown', 'undefined-condition',
+  'unsupported-encoding', 'unsupported-feature', 'unsupported-stanza-type', 'unsupported-version',
+] as const;
+
+export type StreamErrorCondition = (typeof STREAM_ERROR_CONDITIONS)[number];
+
+export function isStreamErrorCondition(s: string | undefined): s is StreamErrorCondition {
+  return s !== undefined && (STREAM_ERROR_CONDITIONS as readonly string[]).includes(s);
+}
+
+/** The `<stream:error/>` element, written with the `stream` prefix bound on the stream header. */
+export function streamErrorElement(condition: StreamErrorCondition, text?: string): Element {
+  return xml(
+    'stream:error',
+    {},
+    xml(condition, { xmlns: NS.streamErrors }),
+    text ? xml('text', { xmlns: NS.streamErrors, 'xml:lang': 'en' }, text) : null,
+  );
+}

@@ -1,0 +1,78 @@
+// TCP (STARTTLS) and direct-TLS (XEP-0368) listeners for client streams.
+import net from 'node:net';
+import tls from 'node:tls';
+import { SocketTransport } from './socket-transport.js';
+import type { TlsProvider } from './types.js';
+import { C2sStream, type C2sEnv } from '../stream/c2s-stream.js';
+import { xmlStreamFraming } from '../stream/xml-framing.js';
+import { NS } from '../stanza/ns.js';
+
+export interface ListenerOptions {
+  address: string;
+  port: number;
+  directTls: boolean;
+  tls: TlsProvider;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  connectionsPerIp: number;
+}
+
+/** Tracks live streams so that shutdown can send `system-shutdown` to each. */
+export class StreamSet {
+  readonly streams = new Set<C2sStream>();
+  private readonly perIp = new Map<string, number>();
+
+  admit(ip: string, max: number): boolean {
+    const n = this.perIp.get(ip) ?? 0;
+    if (n >= max) return false;
+    this.perIp.set(ip, n + 1);
+    return true;
+  }
+
+  release(ip: string): void {
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, n);
+  }
+}
+
+export function listenC2s(opts: ListenerOptions, env: C2sEnv, set: StreamSet): Promise<net.Server> {
+  const framing = xmlStreamFraming(NS.client);
+  const onSocket = (socket: net.Socket) => {
+    socket.setNoDelay(true);
+    const transport = new SocketTransport(socket, opts.directTls ? undefined : opts.tls, opts.minVersion);
+    const ip = transport.remoteAddress;
+    if (!set.admit(ip, opts.connectionsPerIp)) {
+      // RFC 6120 §4.9.3.14 policy-violation, written raw: no stream machine for this one.
+      socket.end(`${framing.open({ id: 'refused', version: '1.0' })}<stream:error><policy-violation xmlns='${NS.streamErrors}'/><text xmlns='${NS.streamErrors}'>too many connections from your address</text></stream:error>${framing.close()}`);
+      return;
+    }
+    const stream = new C2sStream(transport, framing, {
+      ...env,
+      onClosed: (s) => {
+        set.streams.delete(s);
+        set.release(ip);
+      },
+    });
+    set.streams.add(stream);
+  };
+  const server = opts.directTls
+    ? tls.createServer(
+        {
+          SNICallback: (name, cb) => opts.tls.sniCallback(name, cb),
+          secureContext: opts.tls.secureContext(),
+          ALPNProtocols: ['xmpp-client'],
+          minVersion: opts.minVersion,
+        } as tls.TlsOptions,
+      )
+    : net.createServer();
+  server.on(opts.directTls ? 'secureConnection' : 'connection', onSocket);
+  // Handshake failures on direct TLS are the client's problem, not the server's.
+  server.on('tlsClientError', () => undefined);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.address, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

@@ -1,0 +1,92 @@
+// TCP and TLS sockets as a StreamTransport, with in-place STARTTLS upgrade.
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { StreamTransport, TlsProvider } from './types.js';
+
+export class SocketTransport implements StreamTransport {
+  private socket: Socket;
+  private dataListener: ((chunk: Buffer) => void) | undefined;
+  private closeListeners: Array<() => void> = [];
+  private closed = false;
+  readonly remoteAddress: string;
+
+  constructor(socket: Socket, private readonly tls: TlsProvider | undefined, private readonly minVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.2') {
+    this.socket = socket;
+    this.remoteAddress = normaliseAddress(socket.remoteAddress);
+    this.attach(socket);
+  }
+
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket && this.socket.encrypted;
+  }
+
+  get tlsSocket(): TLSSocket | undefined {
+    return this.socket instanceof TLSSocket ? this.socket : undefined;
+  }
+
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  get canStartTls(): boolean {
+    return this.tls !== undefined && !this.secure;
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', (chunk: Buffer) => this.dataListener?.(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.fireClose());
+  }
+
+  private fireClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of this.closeListeners) l();
+  }
+
+  write(data: string): void {
+    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  }
+
+  pause(): void { this.socket.pause(); }
+  resume(): void { this.socket.resume(); }
+
+  end(): void {
+    if (this.socket.destroyed) return;
+    this.socket.end();
+    // A peer that never closes its side must not hold the socket forever.
+    setTimeout(() => this.socket.destroy(), 5_000).unref();
+  }
+
+  destroy(): void { this.socket.destroy(); }
+
+  async startTls(): Promise<void> {
+    if (!this.tls) throw new Error('no TLS configured');
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    const secure = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: this.tls.secureContext(),
+      SNICallback: (name, cb) => this.tls!.sniCallback(name, cb),
+      minVersion: this.minVersion,
+    } as ConstructorParameters<typeof TLSSocket>[1]);
+    this.socket = secure;
+    this.attach(secure);
+    raw.on('close', () => this.fireClose());
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', () => resolve());
+      secure.once('error', reject);
+      secure.once('close', () => reject(new Error('closed during TLS handshake')));
+    });
+  }
+
+  onData(listener: (chunk: Buffer) => void): void { this.dataListener = listener; }
+  onClose(listener: () => void): void { this.closeListeners.push(listener); }
+}
+
+function normaliseAddress(addr: string | undefined): string {
+  if (!addr) return 'unknown';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
