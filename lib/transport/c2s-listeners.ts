@@ -55,16 +55,14 @@ export function listenC2s(opts: ListenerOptions, env: C2sEnv, set: StreamSet): P
     });
     set.streams.add(stream);
   };
-  const server = opts.directTls
-    ? tls.createServer(
-        {
-          SNICallback: (name, cb) => opts.tls.sniCallback(name, cb),
-          secureContext: opts.tls.secureContext(),
-          ALPNProtocols: ['xmpp-client'],
-          minVersion: opts.minVersion,
-        } as tls.TlsOptions,
-      )
-    : net.createServer();
+  let server: net.Server;
+  if (opts.directTls) {
+    const tlsServer = tls.createServer({ ...opts.tls.serverOptions(), ALPNProtocols: ['xmpp-client'], minVersion: opts.minVersion });
+    opts.tls.attach(tlsServer);
+    server = tlsServer;
+  } else {
+    server = net.createServer();
+  }
   server.on(opts.directTls ? 'secureConnection' : 'connection', onSocket);
   // Handshake failures on direct TLS are the client's problem, not the server's.
   server.on('tlsClientError', () => undefined);

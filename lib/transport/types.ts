@@ -1,9 +1,13 @@
 // What the stream machine needs of a connection, whatever carries it (TCP, TLS, WebSocket, BOSH).
-import type { TLSSocket, SecureContext } from 'node:tls';
+import type { TLSSocket, SecureContext, TlsOptions, Server as TlsServer } from 'node:tls';
 
 export interface TlsProvider {
   secureContext(servername?: string): SecureContext;
   sniCallback(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
+  /** Options for tls.createServer: SNI plus a default certificate for clients that send no name. */
+  serverOptions(): TlsOptions;
+  /** Keeps a server's default certificate in step with reloads. */
+  attach(server: TlsServer): void;
 }
 
 export interface StreamTransport {
