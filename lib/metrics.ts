@@ -1,0 +1,80 @@
+// Prometheus metrics (ARCHITECTURE.md §10). Each Metrics owns its own registry, never prom-client's
+// global one, so several servers in one process (the test suite) do not collide.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  /** Open streams by type: c2s, s2s-in, s2s-out, component, websocket, bosh. */
+  readonly connections: Gauge<'type'>;
+  /** SASL attempts by mechanism and result (success, failure). */
+  readonly logins: Counter<'mechanism' | 'result'>;
+  /** Stanzas by direction (in, out) and kind (message, presence, iq). */
+  readonly stanzas: Counter<'direction' | 'kind'>;
+  /** Depth of a session queue (inbound, outbound), observed when a stanza is queued. */
+  readonly queueDepth: Histogram<'queue'>;
+  /** Storage query latency by operation (select, insert, update, delete, schema, raw). */
+  readonly storageSeconds: Histogram<'operation'>;
+  /** Event-loop delay since the previous scrape (99th percentile). */
+  readonly eventLoopLag: Gauge;
+
+  constructor() {
+    const registers = [this.registry];
+    // Process and Node metrics under their usual names (process_*, nodejs_*), which existing
+    // dashboards expect; this also starts prom-client's event-loop delay monitor.
+    collectDefaultMetrics({ register: this.registry });
+
+    this.connections = new Gauge({
+      name: 'parley_connections',
+      help: 'Open connections by type.',
+      labelNames: ['type'] as const,
+      registers,
+    });
+    this.logins = new Counter({
+      name: 'parley_logins_total',
+      help: 'Authentication attempts by SASL mechanism and result.',
+      labelNames: ['mechanism', 'result'] as const,
+      registers,
+    });
+    this.stanzas = new Counter({
+      name: 'parley_stanzas_total',
+      help: 'Stanzas handled by direction and kind.',
+      labelNames: ['direction', 'kind'] as const,
+      registers,
+    });
+    this.queueDepth = new Histogram({
+      name: 'parley_queue_depth',
+      help: 'Session queue depth observed when a stanza is queued.',
+      labelNames: ['queue'] as const,
+      buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers,
+    });
+    this.storageSeconds = new Histogram({
+      name: 'parley_storage_seconds',
+      help: 'Storage query latency in seconds.',
+      labelNames: ['operation'] as const,
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+
+    // prom-client's default event-loop collector runs first (it registered first) and sets its
+    // percentiles from the monitorEventLoopDelay histogram; this gauge republishes the p99.
+    const registry = this.registry;
+    this.eventLoopLag = new Gauge({
+      name: 'parley_event_loop_lag_seconds',
+      help: 'Event-loop delay in seconds: 99th percentile since the previous scrape.',
+      registers,
+      async collect() {
+        const source =
+          registry.getSingleMetric('nodejs_eventloop_lag_p99_seconds') ?? registry.getSingleMetric('nodejs_eventloop_lag_seconds');
+        const value = (await source?.get())?.values[0]?.value;
+        if (value !== undefined && Number.isFinite(value)) this.set(value);
+      },
+    });
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
