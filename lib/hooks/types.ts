@@ -15,6 +15,8 @@ export interface HookMap {
   'session/bound': { kind: 'notify'; event: { session: SessionHandle } };
   /** A bound session ended, gracefully or not. */
   'session/closed': { kind: 'notify'; event: { session: SessionHandle; reason: string } };
+  /** A session sent its initial presence (fired by the presence module after its broadcast). */
+  'presence/initial': { kind: 'notify'; event: { session: SessionHandle } };
   'account/created': { kind: 'notify'; event: { host: string; user: string } };
   /** Every module purges the account's data. */
   'account/deleted': { kind: 'notify'; event: { host: string; user: string } };
@@ -37,6 +39,7 @@ export interface HookMap {
 }
 
 export type HookName = keyof HookMap;
+export type NotifyHookName = { [K in HookName]: HookMap[K]['kind'] extends 'notify' ? K : never }[HookName];
 export type HookKind<K extends HookName> = HookMap[K]['kind'];
 export type HookEvent<K extends HookName> = HookMap[K]['event'];
 export type HookResult<K extends HookName> = HookKind<K> extends 'filter'
@@ -49,6 +52,7 @@ export type HookHandler<K extends HookName> = (event: HookEvent<K>) => Awaitable
 export const HOOK_KINDS: { [K in HookName]: HookKind<K> } = {
   'session/bound': 'notify',
   'session/closed': 'notify',
+  'presence/initial': 'notify',
   'account/created': 'notify',
   'account/deleted': 'notify',
   'stanza/inbound': 'filter',

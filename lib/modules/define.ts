@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { Element } from '../xml/element.js';
 import type { Jid } from '../jid/jid.js';
 import type { Stanza } from '../stanza/envelope.js';
-import type { HookName, HookHandler } from '../hooks/types.js';
+import type { HookName, HookHandler, HookEvent, NotifyHookName } from '../hooks/types.js';
 import type { HookOrder } from '../hooks/bus.js';
 import type { IqHandler, IqSpec } from '../routing/iq-registry.js';
 import type { SessionHandle, SessionStateKey } from '../sessions/types.js';
@@ -86,6 +86,8 @@ export interface ModuleContext<Config = unknown> {
     set(spec: IqSpec, handler: IqHandler): void;
   };
   on<K extends HookName>(hook: K, handler: HookHandler<K>, order?: { before?: readonly AnyModule[]; after?: readonly AnyModule[] } | HookOrder): void;
+  /** Fires a notify hook on this host (e.g. the presence module fires `presence/initial`). */
+  notify<K extends NotifyHookName>(hook: K, event: HookEvent<K>): Promise<void>;
   /** Routes a stanza from this server (or a JID it speaks for) as a new stanza. `from` must be set. */
   send(stanza: Element): Promise<void>;
   /** Sends an IQ get/set and waits for its result (rejects with StanzaError or on timeout). */

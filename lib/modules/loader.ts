@@ -125,6 +125,7 @@ function createContext(
     on<K extends HookName>(hook: K, handler: HookHandler<K>, order?: { before?: readonly (AnyModule | string)[]; after?: readonly (AnyModule | string)[] }) {
       undo(runtime.hooks.on(hook, name, handler, toHookOrder(order)));
     },
+    notify: (hook, event) => runtime.hooks.notify(hook, event, (err) => log.error({ err, hook }, 'hook handler failed')),
     send: (stanza: Element) => deps.router.route(stanza),
     request: (iq: Element, timeoutMs?: number) => deps.router.request(iq, timeoutMs),
     sessions: {
