@@ -1,0 +1,231 @@
+// The root config schema (ARCHITECTURE §9). Module options are validated separately, by each
+// module's own schema, in load.ts; here `modules` only has to be "options or false".
+import { z } from 'zod';
+import { Jid } from '../jid/jid.js';
+import { parseDuration, parseSize } from './units.js';
+
+/** A duration: `30s`, `5m`, `2h`, `7d` or a number of milliseconds → milliseconds. */
+export function duration() {
+  return z.unknown().transform((value, ctx): number => {
+    try {
+      return parseDuration(value);
+    } catch (err) {
+      ctx.issues.push({ code: 'custom', message: (err as Error).message, input: value });
+      return z.NEVER;
+    }
+  });
+}
+
+/** A size: `256 KiB`, `10 MiB`, `1MB` or a number of bytes → bytes. */
+export function size() {
+  return z.unknown().transform((value, ctx): number => {
+    try {
+      return parseSize(value);
+    } catch (err) {
+      ctx.issues.push({ code: 'custom', message: (err as Error).message, input: value });
+      return z.NEVER;
+    }
+  });
+}
+
+/** A domain name (prepared: lowercased, IDNA-checked, no trailing dot). */
+export const domainName = z.string().transform((value, ctx): string => {
+  try {
+    const jid = Jid.parse(value.trim());
+    if (jid.local !== undefined || jid.resource !== undefined) {
+      ctx.issues.push({ code: 'custom', message: `"${value}" is a JID, not a domain name`, input: value });
+      return z.NEVER;
+    }
+    return jid.domain;
+  } catch (err) {
+    ctx.issues.push({ code: 'custom', message: `"${value}" is not a valid domain name: ${(err as Error).message}`, input: value });
+    return z.NEVER;
+  }
+});
+
+/** A bare JID with a localpart (`admin@example.com`), prepared. */
+export const bareJid = z.string().transform((value, ctx): string => {
+  try {
+    const jid = Jid.parse(value.trim());
+    if (jid.local === undefined || jid.resource !== undefined) {
+      ctx.issues.push({ code: 'custom', message: `"${value}" must be a bare JID like admin@example.com`, input: value });
+      return z.NEVER;
+    }
+    return jid.toString();
+  } catch (err) {
+    ctx.issues.push({ code: 'custom', message: `"${value}" is not a valid JID: ${(err as Error).message}`, input: value });
+    return z.NEVER;
+  }
+});
+
+/** A module's options (validated later by the module's schema), or `false` to disable it. */
+export type ModuleSetting = false | Record<string, unknown>;
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// `ping:` with nothing after it (null) or `ping: true` enables a module with its defaults.
+const moduleSetting = z.unknown().transform((value, ctx): ModuleSetting => {
+  if (value === false) return false;
+  if (value === null || value === true || value === undefined) return {};
+  if (isPlainObject(value)) return value;
+  ctx.issues.push({
+    code: 'custom',
+    message: 'expected the module\'s options (a mapping), or false to disable it',
+    input: value,
+  });
+  return z.NEVER;
+});
+
+export const moduleSettings = z.record(z.string(), moduleSetting);
+
+const hostEntry = z.preprocess(
+  (value) => (typeof value === 'string' ? { domain: value } : value),
+  z.strictObject(
+    {
+      domain: domainName,
+      modules: moduleSettings.default({}),
+    },
+    { error: (issue) => (issue.code === 'invalid_type' ? 'expected a domain name, or a mapping with domain: and modules:' : undefined) },
+  ),
+);
+
+export const LISTENER_TYPES = ['c2s', 'c2s-tls', 's2s', 's2s-tls', 'http', 'https', 'component'] as const;
+export type ListenerType = (typeof LISTENER_TYPES)[number];
+
+const listener = z
+  .strictObject({
+    type: z.enum(LISTENER_TYPES),
+    port: z.number().int().min(0).max(65535),
+    // 0.0.0.0 rather than :: so the default also binds on hosts without IPv6.
+    address: z.string().min(1).default('0.0.0.0'),
+    // XEP-0114: the shared secret of an external component.
+    secret: z.string().min(1).optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.type === 'component' && value.secret === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a component listener needs a secret' });
+    }
+    if (value.type !== 'component' && value.secret !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: `only component listeners take a secret, not ${value.type}` });
+    }
+  });
+
+export type ListenerConfig = z.output<typeof listener>;
+
+export const DEFAULT_LISTENERS: ReadonlyArray<z.input<typeof listener>> = [
+  { type: 'c2s', port: 5222 },
+  { type: 'c2s-tls', port: 5223 },
+  { type: 'http', port: 5280 },
+];
+
+const tls = z.strictObject({
+  /** Directory with <domain>.crt and <domain>.key (or certbot's <domain>/fullchain.pem). */
+  certificates: z.string().min(1).default('certs'),
+  /** Explicit per-domain files, overriding the directory lookup. */
+  hosts: z.record(z.string(), z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })).optional(),
+  /** Write a self-signed pair on first run when a domain has none. */
+  generate: z.boolean().default(false),
+  /** c2s clients must STARTTLS before authenticating. */
+  requireEncryption: z.boolean().default(true),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+});
+
+const storage = z.discriminatedUnion('driver', [
+  z.strictObject({ driver: z.literal('sqlite'), path: z.string().min(1).default('data/parley.db') }),
+  z.strictObject({ driver: z.literal('postgres'), url: z.string().min(1) }),
+]);
+
+const positiveInt = z.number().int().positive();
+
+const auth = z.strictObject({
+  scramIterations: z.number().int().min(4096).default(10000),
+  allowPlain: z.boolean().default(true),
+  throttle: z
+    .strictObject({
+      accountFailures: positiveInt.default(5),
+      ipFailures: positiveInt.default(20),
+      window: duration().prefault('5m'),
+    })
+    .prefault({}),
+});
+
+const limits = z.strictObject({
+  stanzaSize: size().prefault('256 KiB'),
+  preAuthStanzaSize: size().prefault('16 KiB'),
+  depth: positiveInt.default(64),
+  attributes: positiveInt.default(64),
+  connectionsPerIp: positiveInt.default(64),
+  unauthenticatedTimeout: duration().prefault('30s'),
+  idleTimeout: duration().optional(),
+  inboundQueue: positiveInt.default(256),
+  outboundBuffer: size().prefault('1 MiB'),
+  sessionsPerAccount: positiveInt.default(32),
+  /** Per session; bursts up to twice this. */
+  stanzasPerSecond: positiveInt.default(100),
+  bytesPerSecond: size().prefault('256 KiB'),
+});
+
+const log = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  pretty: z.union([z.literal('auto'), z.boolean()], { error: 'must be auto, true or false' }).default('auto'),
+});
+
+const http = z.strictObject({
+  publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+  metrics: z.boolean().default(true),
+});
+
+const uri = z.string().refine(
+  (value) => {
+    try {
+      new URL(value);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a URI like mailto:abuse@example.com or xmpp:abuse@example.com' },
+);
+// A single address may be written without the list brackets.
+const uriList = z.preprocess((value) => (typeof value === 'string' ? [value] : value), z.array(uri)).optional();
+
+/** XEP-0157 contact addresses, published in the server's disco#info. */
+const contact = z.strictObject({
+  abuse: uriList,
+  admin: uriList,
+  security: uriList,
+  support: uriList,
+  feedback: uriList,
+  sales: uriList,
+});
+
+export const configSchema = z.strictObject({
+  hosts: z.array(hostEntry, {
+    error: (issue) => (issue.input === undefined ? 'required: the domains this server serves, e.g. hosts: [example.com]' : undefined),
+  }).min(1, { error: 'needs at least one domain, e.g. hosts: [example.com]' }),
+  listeners: z.array(listener).prefault(() => DEFAULT_LISTENERS.map((l) => ({ ...l }))),
+  tls: tls.prefault({}),
+  storage: storage.prefault({ driver: 'sqlite' }),
+  auth: auth.prefault({}),
+  limits: limits.prefault({}),
+  log: log.prefault({}),
+  modules: moduleSettings.default({}),
+  http: http.prefault({}),
+  admins: z.array(bareJid).default([]),
+  contact: contact.prefault({}),
+});
+
+/**
+ * The validated, normalised config. After `parseConfig`/`loadConfig`:
+ * - `modules[name]` holds every known module: its parsed options (defaults applied) when enabled
+ *   server-wide, `false` when disabled;
+ * - `hosts[i].modules[name]` holds only the modules that host overrides: the effective options
+ *   (server-wide options merged with the host's, parsed) or `false`;
+ * - relative paths (`tls.certificates`, `tls.hosts.*`, `storage.path`) are absolute.
+ * Use `resolveModules` for the per-host list of enabled modules.
+ */
+export type ParleyConfig = z.output<typeof configSchema>;
+export type TlsConfig = ParleyConfig['tls'];
+export type HostConfig = ParleyConfig['hosts'][number];
