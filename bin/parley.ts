@@ -390,14 +390,14 @@ function prepDomainArg(input: string): string {
 
 async function withAccounts(configPath: string, fn: (accounts: AccountService, config: ParleyConfig) => Promise<number>): Promise<number> {
   const config = await readConfig(configPath);
-  const { openDatabase } = await import('../lib/storage/database.js');
-  const { openAccounts } = await import('../lib/accounts/service.js');
-  const database = await openDatabase(config.storage);
+  const { bootCore } = await import('../lib/server.js');
+  const { createLogger } = await import('../lib/log.js');
+  // Modules are loaded (without listeners) so that deleting an account purges their data too.
+  const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
   try {
-    const accounts = await openAccounts(database, { scramIterations: config.auth.scramIterations });
-    return await fn(accounts, config);
+    return await fn(core.accounts, config);
   } finally {
-    await database.close();
+    await core.close();
   }
 }
 

@@ -45,19 +45,30 @@ export interface StartOptions {
   log?: Logger;
 }
 
-export async function startServer(config: ParleyConfig, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? createLogger({ level: config.log.level, pretty: config.log.pretty === 'auto' ? undefined : config.log.pretty });
-  const metrics = new Metrics();
+/** Storage, accounts and modules, without listeners: what the CLI's account commands need too. */
+export interface ServerCore {
+  readonly storage: Database;
+  readonly accounts: AccountService;
+  readonly sessions: SessionDirectory;
+  readonly runtimes: ReadonlyMap<string, HostRuntime>;
+  readonly router: Router;
+  readonly log: Logger;
+  close(): Promise<void>;
+}
+
+export async function bootCore(config: ParleyConfig, log: Logger): Promise<ServerCore> {
   const hostNames = config.hosts.map((h) => h.domain);
-  const certs = await CertificateStore.load(config.tls, hostNames, { generate: config.tls.generate });
   const storage = await openDatabase(config.storage);
-  const cleanups: Array<() => Promise<void> | void> = [() => storage.close()];
+  const loaded: LoadedHost[] = [];
+  const close = async () => {
+    for (const l of loaded) l.stop();
+    await storage.close();
+  };
   try {
     const accounts = await openAccounts(storage, { scramIterations: config.auth.scramIterations });
     const sessions = new SessionDirectory();
     const runtimes = new Map(hostNames.map((h) => [h, new HostRuntime(h)]));
     const router = new Router(runtimes, sessions, accounts, log);
-
     const perHost = resolveModules(config, MODULE_CATALOG);
     await migrateModules(storage, MODULES);
     const server = {
@@ -67,16 +78,30 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       admins: config.admins.map((a) => Jid.parse(a)),
       contact: Object.fromEntries(Object.entries(config.contact).filter(([, v]) => v !== undefined)) as Record<string, string[]>,
     };
-    const loaded: LoadedHost[] = [];
     for (const [host, mods] of perHost) {
       const enabled = mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options }));
       loaded.push(await loadHost(runtimes.get(host)!, enabled, { router, sessions, storage, accounts, log, server }));
     }
-    cleanups.push(() => loaded.forEach((l) => l.stop()));
+    // Every module purges the account's data (ARCHITECTURE §7).
     accounts.onDeleted(async (host, user) => {
       await runtimes.get(host)?.hooks.notify('account/deleted', { host, user }, (err) => log.error({ err }, 'account/deleted handler failed'));
     });
+    return { storage, accounts, sessions, runtimes, router, log, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
 
+export async function startServer(config: ParleyConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger({ level: config.log.level, pretty: config.log.pretty === 'auto' ? undefined : config.log.pretty });
+  const metrics = new Metrics();
+  const hostNames = config.hosts.map((h) => h.domain);
+  const certs = await CertificateStore.load(config.tls, hostNames, { generate: config.tls.generate });
+  const core = await bootCore(config, log);
+  const { storage, accounts, sessions, runtimes, router } = core;
+  const cleanups: Array<() => Promise<void> | void> = [() => core.close()];
+  try {
     const mechanisms = defaultMechanisms().filter((m) => config.auth.allowPlain || m.name !== 'PLAIN');
     const throttle = new LoginThrottle({
       accountFailures: config.auth.throttle.accountFailures,
