@@ -1,11 +1,27 @@
 // Every built-in module. The config loader validates `modules.<name>` against these schemas.
 import type { z } from 'zod';
 import type { ModuleDefinition } from './define.js';
+import caps from '../../modules/caps/index.js';
+import contactInfo from '../../modules/contact_info/index.js';
+import disco from '../../modules/disco/index.js';
 import ping from '../../modules/ping/index.js';
+import presence from '../../modules/presence/index.js';
+import roster from '../../modules/roster/index.js';
+import time from '../../modules/time/index.js';
+import version from '../../modules/version/index.js';
 
 type AnyModule = ModuleDefinition<z.ZodType, unknown>;
 
-export const MODULES: readonly AnyModule[] = [ping as AnyModule];
+export const MODULES: readonly AnyModule[] = [
+  caps as AnyModule,
+  contactInfo as AnyModule,
+  disco as AnyModule,
+  ping as AnyModule,
+  presence as AnyModule,
+  roster as AnyModule,
+  time as AnyModule,
+  version as AnyModule,
+];
 
 export const MODULE_CATALOG: ReadonlyArray<{ name: string; config: z.ZodType; defaultEnabled: boolean }> = MODULES.map((m) => ({
   name: m.name,
