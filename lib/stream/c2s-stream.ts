@@ -327,8 +327,9 @@ export class C2sStream {
         step = await this.negotiator.begin(String(el.attrs.mechanism ?? ''), text === '' ? undefined : text);
       } else if (el.name === 'response' && this.negotiator) {
         step = await this.negotiator.respond(el.getText());
-      } else if (el.name === 'abort' && this.negotiator) {
-        step = this.negotiator.abort();
+      } else if (el.name === 'abort') {
+        // RFC 6120 §6.4.4: always answered with <aborted/>, even with no exchange under way.
+        step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
       } else {
         return this.streamError('policy-violation', `unexpected SASL element <${el.name}/>`);
       }
