@@ -5,6 +5,8 @@ import caps from '../../modules/caps/index.js';
 import contactInfo from '../../modules/contact_info/index.js';
 import disco from '../../modules/disco/index.js';
 import ping from '../../modules/ping/index.js';
+import presence from '../../modules/presence/index.js';
+import roster from '../../modules/roster/index.js';
 import time from '../../modules/time/index.js';
 import version from '../../modules/version/index.js';
 
@@ -15,6 +17,8 @@ export const MODULES: readonly AnyModule[] = [
   contactInfo as AnyModule,
   disco as AnyModule,
   ping as AnyModule,
+  presence as AnyModule,
+  roster as AnyModule,
   time as AnyModule,
   version as AnyModule,
 ];

@@ -1,0 +1,133 @@
+// Inbound subscription requests not yet answered: the "Pending In" half of a subscription state
+// (RFC 6121 §3.1.3), kept durably with the complete request stanza, which is delivered again at
+// each of the user's logins until the user approves or denies it.
+import { xml } from '../../lib/module-api.js';
+import type { Database, Element, Migration, XmlAttrs } from '../../lib/module-api.js';
+
+/** Beyond this serialised size, only the request itself is kept, not its extensions. */
+export const MAX_STORED_REQUEST = 8 * 1024;
+
+interface PendingRow {
+  contact: string;
+  stanza: string;
+  created_at: number | string;
+}
+
+export const presenceMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    async up(db) {
+      await db.schema
+        .createTable('presence_pending')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('user', 'text', (c) => c.notNull())
+        .addColumn('contact', 'text', (c) => c.notNull())
+        .addColumn('stanza', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('presence_pending_pk', ['host', 'user', 'contact'])
+        .execute();
+    },
+  },
+];
+
+// Stored as JSON of the element tree: the module API has builders, not a parser, and this keeps
+// the round trip exact.
+type Node = string | { n: string; a: Record<string, string>; c: Node[] };
+
+function toNode(el: Element): Node {
+  const attrs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(el.attrs as Record<string, unknown>)) {
+    if (typeof v === 'string') attrs[k] = v;
+    else if (typeof v === 'number') attrs[k] = String(v);
+  }
+  return { n: el.name, a: attrs, c: (el.children as Array<Element | string>).map((c) => (typeof c === 'string' ? c : toNode(c))) };
+}
+
+function fromNode(node: Node): Element | string {
+  if (typeof node === 'string') return node;
+  return xml(node.n, node.a as XmlAttrs, ...node.c.map(fromNode));
+}
+
+function isNode(v: unknown): v is Node {
+  if (typeof v === 'string') return true;
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as { n?: unknown; a?: unknown; c?: unknown };
+  return typeof o.n === 'string' && typeof o.a === 'object' && o.a !== null && Array.isArray(o.c) && o.c.every(isNode);
+}
+
+export function serialise(el: Element): string {
+  const full = JSON.stringify(toNode(el));
+  if (full.length <= MAX_STORED_REQUEST) return full;
+  return JSON.stringify({ ...(toNode(el) as Exclude<Node, string>), c: [] });
+}
+
+export function deserialise(text: string): Element | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (!isNode(parsed) || typeof parsed === 'string') return undefined;
+    const el = fromNode(parsed);
+    return typeof el === 'string' ? undefined : el;
+  } catch {
+    return undefined;
+  }
+}
+
+export class PendingStore {
+  constructor(private readonly storage: Database) {}
+
+  async has(host: string, user: string, contact: string): Promise<boolean> {
+    const row = await this.storage.db
+      .selectFrom('presence_pending')
+      .select('contact')
+      .where('host', '=', host)
+      .where('user', '=', user)
+      .where('contact', '=', contact)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async count(host: string, user: string): Promise<number> {
+    const r = (await this.storage.db
+      .selectFrom('presence_pending')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('host', '=', host)
+      .where('user', '=', user)
+      .executeTakeFirst()) as { n: number | string } | undefined;
+    return Number(r?.n ?? 0);
+  }
+
+  async put(host: string, user: string, contact: string, request: Element): Promise<void> {
+    await this.storage.db
+      .insertInto('presence_pending')
+      .values({ host, user, contact, stanza: serialise(request), created_at: Date.now() })
+      .onConflict((oc) => oc.columns(['host', 'user', 'contact']).doNothing())
+      .execute();
+  }
+
+  async delete(host: string, user: string, contact: string): Promise<void> {
+    await this.storage.db
+      .deleteFrom('presence_pending')
+      .where('host', '=', host)
+      .where('user', '=', user)
+      .where('contact', '=', contact)
+      .execute();
+  }
+
+  /** The stored requests, oldest first (bounded by the per-user cap). */
+  async list(host: string, user: string, limit: number): Promise<Array<{ contact: string; stanza: Element | undefined }>> {
+    const rows = (await this.storage.db
+      .selectFrom('presence_pending')
+      .select(['contact', 'stanza', 'created_at'])
+      .where('host', '=', host)
+      .where('user', '=', user)
+      .orderBy('created_at')
+      .orderBy('contact')
+      .limit(limit)
+      .execute()) as PendingRow[];
+    return rows.map((r) => ({ contact: r.contact, stanza: deserialise(r.stanza) }));
+  }
+
+  async deleteAccount(host: string, user: string): Promise<void> {
+    await this.storage.db.deleteFrom('presence_pending').where('host', '=', host).where('user', '=', user).execute();
+  }
+}
