@@ -6,6 +6,8 @@ export type {
 } from './modules/define.js';
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';
+export { parseXml } from './xml/parse.js';
+export type { Kysely } from 'kysely';
 export { Jid, JidError } from './jid/jid.js';
 export { NS } from './stanza/ns.js';
 export { StanzaError } from './stanza/error.js';
