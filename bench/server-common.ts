@@ -1,0 +1,225 @@
+// What starting any server under test needs: a temp dir, a free port, a certificate, a child
+// process in its own process group (so it can be stopped with everything it spawned), and
+// waiting for its port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { generateSelfSigned } from '../lib/tls/generate.js';
+import { XmppConnection, type Account, type Endpoint } from './xmpp-client.js';
+import { pool } from './pool.js';
+
+export interface ServerUnderTest {
+  /** parley | prosody | ejabberd | external */
+  name: string;
+  /** Name and version, for the report. */
+  label: string;
+  endpoint: Endpoint;
+  /** The process whose RSS and CPU are measured; undefined when unknown. */
+  pid: number | undefined;
+  /** How the instance was configured, for the report. */
+  notes: string[];
+  logFile: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface LaunchContext {
+  domain: string;
+  tls: Endpoint['tls'];
+  userPrefix: string;
+  password: string;
+  /** Accounts userPrefix0 .. userPrefix(accounts-1) must exist once the launcher returns. */
+  accounts: number;
+  /** The one certificate every server presents (same key type and size for all). */
+  cert: CertificateFiles;
+  /** Progress lines for the operator. */
+  say(line: string): void;
+}
+
+export interface CertificateFiles {
+  certFile: string;
+  keyFile: string;
+  /** Certificate followed by key, for servers that want one file (ejabberd). */
+  combinedFile: string;
+}
+
+/** Every launched process, so that Ctrl-C or a crash of the benchmark still stops them. */
+const running = new Set<() => Promise<void>>();
+
+export function trackForCleanup(stop: () => Promise<void>): () => void {
+  running.add(stop);
+  return () => running.delete(stop);
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.allSettled([...running].map((stop) => stop()));
+  running.clear();
+}
+
+export function tempDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `parley-bench-${name}-`));
+}
+
+/** A start failure, with where the instance's files (config, logs) were left for a look. */
+export function startFailure(err: unknown, dir: string): Error {
+  return new Error(`${err instanceof Error ? err.message : String(err)} (its config and logs are kept in ${dir})`);
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function writeCertificate(dir: string, domain: string): CertificateFiles {
+  const pair = generateSelfSigned([domain]);
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  const combinedFile = join(dir, 'combined.pem');
+  writeFileSync(certFile, pair.cert, { mode: 0o644 });
+  writeFileSync(keyFile, pair.key, { mode: 0o600 });
+  writeFileSync(combinedFile, pair.cert + pair.key, { mode: 0o600 });
+  return { certFile, keyFile, combinedFile };
+}
+
+/** A port that was free a moment ago on `host` (the kernel's choice for port 0). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The first of `names` found as given (absolute) or on PATH (plus the sbin directories). */
+export function findExecutable(...names: string[]): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+  for (const name of names) {
+    if (name.includes('/')) {
+      if (existsSync(name)) return name;
+      continue;
+    }
+    for (const dir of dirs) {
+      const p = join(dir, name);
+      if (dir && existsSync(p)) return p;
+    }
+  }
+  return undefined;
+}
+
+export interface Child {
+  process: ChildProcess;
+  exited: Promise<number | null>;
+  logFile: string;
+}
+
+/** Starts a server in its own process group, stdout and stderr appended to `logFile`. */
+export function spawnServer(command: string, args: string[], opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv }): Child {
+  const fd = openSync(opts.logFile, 'a');
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', fd, fd], detached: true });
+  closeSync(fd);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null)));
+    child.once('error', () => resolve(-1));
+  });
+  return { process: child, exited, logFile: opts.logFile };
+}
+
+/** Stops a child's process group: SIGTERM (and to `alsoPids`), then SIGKILL after `graceMs`. */
+export async function stopChild(child: Child, alsoPids: number[] = [], graceMs = 8_000): Promise<void> {
+  const pid = child.process.pid;
+  if (pid === undefined || child.process.exitCode !== null || child.process.signalCode !== null) return;
+  const signal = (sig: NodeJS.Signals): void => {
+    for (const p of alsoPids) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+  if ((await Promise.race([child.exited, timer])) === 'timeout') {
+    signal('SIGKILL');
+    await child.exited;
+  }
+  // A wrapper script may exit on SIGTERM while the real server is still shutting down.
+  while (alsoPids.some(alive)) {
+    if (Date.now() > deadline) {
+      signal('SIGKILL');
+      break;
+    }
+    await sleep(50);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once `port` accepts connections; rejects if the child exits or time runs out. */
+export async function waitForPort(host: string, port: number, child: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void child.exited.then(() => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited) throw new Error(`it exited while starting (code ${child.process.exitCode ?? child.process.signalCode}); ${logTail(child.logFile)}`);
+    if (await canConnect(host, port)) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} not open after ${timeoutMs / 1000} s; ${logTail(child.logFile)}`);
+    await sleep(100);
+  }
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** The last lines of a log, for an error message. */
+export function logTail(file: string | undefined, lines = 8): string {
+  if (file === undefined || !existsSync(file)) return 'no log';
+  const text = readFileSync(file, 'utf8').trim();
+  if (text === '') return `log ${file} is empty`;
+  return `last lines of ${file}:\n    ${text.split('\n').slice(-lines).join('\n    ')}`;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Creates accounts by in-band registration (XEP-0077), over `concurrency` streams. */
+export async function registerAccounts(endpoint: Endpoint, ctx: Pick<LaunchContext, 'userPrefix' | 'password' | 'accounts' | 'say'>, concurrency = 8): Promise<void> {
+  let created = 0;
+  let existing = 0;
+  const started = Date.now();
+  await pool(Math.min(concurrency, ctx.accounts), concurrency, async (w) => {
+    const mine: Account[] = [];
+    for (let i = w; i < ctx.accounts; i += concurrency) mine.push({ user: `${ctx.userPrefix}${i}`, password: ctx.password });
+    const r = await XmppConnection.register(endpoint, mine);
+    created += r.created;
+    existing += r.exists;
+  });
+  ctx.say(`registered ${created} accounts in-band${existing ? ` (${existing} already existed)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}

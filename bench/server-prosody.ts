@@ -1,0 +1,104 @@
+// Prosody under test: `prosody -F --config X` in the foreground with a throwaway config and data
+// dir, never the system-wide config or a running instance. Accounts are made by in-band
+// registration (loopback is on Prosody's registration allowlist, so it is not throttled).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  findExecutable,
+  freePort,
+  registerAccounts,
+  removeDir,
+  spawnServer,
+  startFailure,
+  stopChild,
+  tempDir,
+  trackForCleanup,
+  waitForPort,
+  type LaunchContext,
+  type ServerUnderTest,
+} from './server-common.js';
+import { SCRAM_ITERATIONS } from './server-parley.js';
+
+export function prosodyBinary(): string | undefined {
+  return findExecutable(process.env.BENCH_PROSODY ?? 'prosody');
+}
+
+function prosodyVersion(): string {
+  try {
+    return readFileSync('/usr/lib/prosody/prosody.version', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+const lua = (s: string): string => JSON.stringify(s); // a JSON string is a valid Lua string
+
+export async function launchProsody(ctx: LaunchContext): Promise<ServerUnderTest> {
+  const binary = prosodyBinary();
+  if (binary === undefined) throw new Error('prosody is not installed (apt-get install prosody, or set BENCH_PROSODY)');
+  const dir = tempDir('prosody');
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  mkdirSync(join(dir, 'certs'));
+  const port = await freePort();
+  const logFile = join(dir, 'prosody.log');
+  const ssl = `{ certificate = ${lua(ctx.cert.certFile)}; key = ${lua(ctx.cert.keyFile)}; }`;
+  const config = `-- Written by bench/server-prosody.ts for one benchmark run.
+run_as_root = true
+pidfile = ${lua(join(dir, 'prosody.pid'))}
+data_path = ${lua(data)}
+certificates = ${lua(join(dir, 'certs'))}
+log = { warn = ${lua(logFile)} }
+network_backend = "epoll"
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_ports = { ${ctx.tls === 'direct' ? '' : port} }
+c2s_direct_tls_ports = { ${ctx.tls === 'direct' ? port : ''} }
+s2s_ports = { }
+-- The same small feature set Parley has: no roster push, carbons, MAM, smacks or limits.
+modules_enabled = { "saslauth"; "tls"; "disco"; "ping"; "time"; "version"; "register"; }
+modules_disabled = { "s2s"; "offline"; }
+c2s_require_encryption = true
+allow_registration = true
+authentication = "internal_hashed"
+default_iteration_count = ${SCRAM_ITERATIONS}
+storage = "internal"
+ssl = ${ssl}
+
+VirtualHost ${lua(ctx.domain)}
+  ssl = ${ssl}
+`;
+  const configFile = join(dir, 'prosody.cfg.lua');
+  writeFileSync(configFile, config);
+
+  const child = spawnServer(binary, ['-F', '--config', configFile], { cwd: dir, logFile });
+  const halt = async (): Promise<void> => {
+    untrack();
+    await stopChild(child);
+  };
+  const stop = async (): Promise<void> => {
+    await halt();
+    removeDir(dir);
+  };
+  const untrack = trackForCleanup(stop);
+  try {
+    await waitForPort('127.0.0.1', port, child, 30_000);
+    const endpoint = { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls };
+    await registerAccounts(endpoint, ctx);
+    return {
+      name: 'prosody',
+      label: `Prosody ${prosodyVersion()}`.trim(),
+      endpoint,
+      pid: child.process.pid,
+      notes: [
+        'internal_hashed storage, epoll backend, log level warn, no mod_limits',
+        `SCRAM-SHA-1 keys PBKDF2 ${SCRAM_ITERATIONS} iterations (default_iteration_count)`,
+      ],
+      logFile,
+      stop,
+    };
+  } catch (err) {
+    await halt();
+    throw startFailure(err, dir);
+  }
+}
