@@ -7,6 +7,7 @@ export type {
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';
 export { parseXml } from './xml/parse.js';
+export { KeyedLock } from './util/keyed-lock.js';
 export type { Kysely } from 'kysely';
 export { Jid, JidError } from './jid/jid.js';
 export { NS } from './stanza/ns.js';

@@ -1,10 +1,9 @@
 // RFC 6121 §2 rosters, with XEP-0237 roster versioning. Subscription state lives in the items
 // but changes only through presence (modules/presence), which uses the API returned here.
 import { randomBytes } from 'node:crypto';
-import { defineModule, NS, StanzaError, xml, z } from '../../lib/module-api.js';
+import { defineModule, KeyedLock, NS, StanzaError, xml, z } from '../../lib/module-api.js';
 import type { Element, Jid, SessionHandle } from '../../lib/module-api.js';
 import { emptyItem, itemElement, parseRosterSet, removalElement, sameItem, type RosterItem } from './items.js';
-import { KeyedLock } from './lock.js';
 import { formatVersion, parseVersion, rosterMigrations, RosterStore } from './store.js';
 
 export * from './items.js';

@@ -1,5 +1,5 @@
-// A keyed, re-entrant async mutex: serialises read-modify-write of one account's roster and
-// subscription state within this process (the database transaction covers the rest).
+// A keyed, re-entrant async mutex: serialises read-modify-write of one key (an account, say)
+// within this process; database transactions cover the rest.
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export class KeyedLock {
