@@ -1,25 +1,37 @@
 // Every built-in module. The config loader validates `modules.<name>` against these schemas.
 import type { z } from 'zod';
 import type { ModuleDefinition } from './define.js';
+import blocking from '../../modules/blocking/index.js';
 import caps from '../../modules/caps/index.js';
 import contactInfo from '../../modules/contact_info/index.js';
 import disco from '../../modules/disco/index.js';
+import last from '../../modules/last/index.js';
+import offline from '../../modules/offline/index.js';
 import ping from '../../modules/ping/index.js';
 import presence from '../../modules/presence/index.js';
+import privateXml from '../../modules/private/index.js';
+import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
 import time from '../../modules/time/index.js';
+import vcard from '../../modules/vcard/index.js';
 import version from '../../modules/version/index.js';
 
 type AnyModule = ModuleDefinition<z.ZodType, unknown>;
 
 export const MODULES: readonly AnyModule[] = [
+  blocking as AnyModule,
   caps as AnyModule,
   contactInfo as AnyModule,
   disco as AnyModule,
+  last as AnyModule,
+  offline as AnyModule,
   ping as AnyModule,
   presence as AnyModule,
+  privateXml as AnyModule,
+  register as AnyModule,
   roster as AnyModule,
   time as AnyModule,
+  vcard as AnyModule,
   version as AnyModule,
 ];
 

@@ -319,6 +319,8 @@ const presence = defineModule({
         await send(xml('presence', { type: 'probe', from: from.toString(), to: item.jid.toString() }));
       }
       await deliverPending(session);
+      // Offline storage and others act once the session is available (XEP-0160 §3).
+      await ctx.notify('presence/initial', { session });
     }
 
     /** RFC 6121 §3.1.3: unanswered subscription requests, again, at each login. */

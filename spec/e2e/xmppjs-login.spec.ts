@@ -77,4 +77,46 @@ describe('e2e: @xmpp/client', function () {
       await bob.stop();
     }
   });
+
+  it('stores a message to an offline account and delivers it, delayed, at its initial presence', async () => {
+    await srv.addUser('carol', 'secret-pw');
+    const alice = await connect(srv, 'alice', { resource: 'a2' });
+    try {
+      await alice.send(xml('message', { to: 'carol@localhost', type: 'chat', id: 'off1' }, xml('body', {}, 'while you were away')));
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await alice.stop();
+    }
+    const carol = await connect(srv, 'carol', { resource: 'c1' });
+    try {
+      const got = new Promise<import('ltx').Element>((resolve) => {
+        carol.on('stanza', (s) => { if (s.is('message')) resolve(s); });
+      });
+      await carol.send(xml('presence'));
+      const msg = await got;
+      expect(msg.getChildText('body')).to.equal('while you were away');
+      expect(msg.attrs.from).to.equal('alice@localhost/a2');
+      const delay = msg.getChild('delay', 'urn:xmpp:delay');
+      expect(delay?.attrs.from).to.equal('localhost');
+    } finally {
+      await carol.stop();
+    }
+  });
+
+  it('delivers a message to the bare JID of an available account', async () => {
+    const alice = await connect(srv, 'alice', { resource: 'a3' });
+    const bob = await connect(srv, 'bob', { resource: 'b3' });
+    try {
+      await bob.send(xml('presence'));
+      await new Promise((r) => setTimeout(r, 100));
+      const got = new Promise<import('ltx').Element>((resolve) => {
+        bob.on('stanza', (s) => { if (s.is('message')) resolve(s); });
+      });
+      await alice.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'm2' }, xml('body', {}, 'to your bare JID')));
+      expect((await got).getChildText('body')).to.equal('to your bare JID');
+    } finally {
+      await alice.stop();
+      await bob.stop();
+    }
+  });
 });
