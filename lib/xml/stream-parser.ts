@@ -14,7 +14,7 @@
 //   attribute count per attribute, so 10,000 attributes stop at the first one over the limit.
 // - DOCTYPE, comments and processing instructions are `restricted-xml`; saxes never expands
 //   entities other than the five predefined ones and character references, and reports any other
-//   entity reference as an error (`not-well-formed`).
+//   entity reference as an error (`restricted-xml`, RFC 6120 §11.1).
 //
 // Byte positions come from saxes' `position` (an index into the JS strings it was given); a
 // JS-string span converts to UTF-8 bytes exactly because the input was valid UTF-8.
@@ -86,6 +86,8 @@ export function createSaxes(): SaxesParser<SaxOptions> {
 /** @internal Maps a saxes well-formedness error message to a stream error condition. */
 export function conditionForSaxesError(message: string): XmlErrorCondition {
   if (/doctype/i.test(message)) return 'restricted-xml';
+  // RFC 6120 §11.1: entity references other than the predefined five are restricted XML.
+  if (/undefined entity/i.test(message)) return 'restricted-xml';
   // `<?xml ...?>` anywhere but at the very start is a processing instruction to XMPP.
   if (/XML declaration must (be|appear) at the start/i.test(message)) return 'restricted-xml';
   return 'not-well-formed';

@@ -118,7 +118,7 @@ describe('parseFramedElement (RFC 7395)', () => {
       ['an empty message', '', 'not-well-formed'],
       ['a whitespace-only message', '  \n', 'not-well-formed'],
       ['a mismatched end tag', "<message xmlns='jabber:client'><body></message>", 'not-well-formed'],
-      ['an undefined entity', "<message xmlns='jabber:client'><body>&xxe;</body></message>", 'not-well-formed'],
+      ['an undefined entity', "<message xmlns='jabber:client'><body>&xxe;</body></message>", 'restricted-xml'],
       ['a duplicate attribute', "<message xmlns='jabber:client' to='a' to='b'/>", 'not-well-formed'],
       ['an unbound prefix', "<foo:message xmlns='jabber:client'/>", 'not-well-formed'],
       ['a lone surrogate', "<message xmlns='jabber:client'><body>\uD800a</body></message>", 'not-well-formed'],
