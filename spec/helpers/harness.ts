@@ -28,6 +28,8 @@ export interface HarnessOptions {
   /** Per-host overrides of `options`: `{ 'other.org': { disco: { name: 'Other' } } }`. */
   hostOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   server?: Partial<ServerInfo>;
+  /** An SQLite file, for specs that restart on the same data; default `:memory:`. */
+  storagePath?: string;
   /** Defaults to a silent logger. */
   log?: Logger;
 }
@@ -199,7 +201,7 @@ export class Harness {
     const hosts = options.hosts ?? ['example.com'];
     if (hosts.length === 0) throw new Error('Harness.start: give at least one host');
     const log = options.log ?? silentLogger();
-    const storage = await openDatabase({ driver: 'sqlite', path: ':memory:' });
+    const storage = await openDatabase({ driver: 'sqlite', path: options.storagePath ?? ':memory:' });
     try {
       // 4096 is the RFC 7677 minimum and the fastest allowed: tests create many accounts.
       const accounts = await openAccounts(storage, { scramIterations: 4096 });
