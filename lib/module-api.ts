@@ -2,7 +2,7 @@
 export { z } from 'zod';
 export { defineModule } from './modules/define.js';
 export type {
-  ModuleContext, ModuleDefinition, ModuleManifest, DiscoIdentity, XepSupport, ServerInfo, SessionView, StreamFeatureProvider,
+  ModuleContext, ModuleDefinition, ModuleManifest, PreAuthIqHandler, PreAuthOrigin, DiscoIdentity, XepSupport, ServerInfo, SessionView, StreamFeatureProvider,
 } from './modules/define.js';
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Element } from '../xml/element.js';
 import type { Jid } from '../jid/jid.js';
 import type { Stanza } from '../stanza/envelope.js';
+import type { StanzaError } from '../stanza/error.js';
 import type { HookName, HookHandler, HookEvent, NotifyHookName } from '../hooks/types.js';
 import type { HookOrder } from '../hooks/bus.js';
 import type { IqHandler, IqSpec } from '../routing/iq-registry.js';
@@ -57,6 +58,17 @@ export interface StreamFeatureProvider {
   build(session: SessionHandle | undefined): Element | undefined;
 }
 
+/** The stream an IQ arrived on before authentication (XEP-0077 registration, say). */
+export interface PreAuthOrigin {
+  readonly host: string;
+  readonly remoteAddress: string;
+  /** TLS is in place. */
+  readonly secure: boolean;
+}
+
+/** Answers an IQ sent before authentication: its reply payload, nothing, or an error. */
+export type PreAuthIqHandler = (iq: Element, origin: PreAuthOrigin) => Promise<Element | StanzaError | undefined> | Element | StanzaError | undefined;
+
 export interface ServerInfo {
   readonly name: string;
   readonly version: string;
@@ -96,6 +108,8 @@ export interface ModuleContext<Config = unknown> {
   /** Declares per-session state, carried across stream resumption. */
   sessionState<T>(name: string, initial: () => T): SessionStateKey<T>;
   streamFeature(provider: StreamFeatureProvider): void;
+  /** Accepts IQs with this payload before authentication (after TLS when it is required). */
+  preAuthIq(spec: { ns: string; name: string; type: 'get' | 'set' }, handler: PreAuthIqHandler): void;
   /** Handles a top-level non-stanza element from a bound session (e.g. CSI `<active/>`). */
   nonza(ns: string, handler: (session: SessionHandle, el: Element) => void | Promise<void>): void;
   /** Claims a service domain (e.g. conference.example.com): every stanza addressed to it or its JIDs comes here. */

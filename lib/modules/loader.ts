@@ -9,7 +9,7 @@ import type { SessionStateKey } from '../sessions/types.js';
 import type { HookName, HookHandler } from '../hooks/types.js';
 import type { HookOrder } from '../hooks/bus.js';
 import type { Router } from '../routing/router.js';
-import type { HostRuntime } from '../routing/host-runtime.js';
+import { preAuthKey, type HostRuntime } from '../routing/host-runtime.js';
 import type { ModuleContext, ModuleDefinition, ServerInfo } from './define.js';
 
 type AnyModule = ModuleDefinition<z.ZodType, unknown>;
@@ -139,6 +139,12 @@ function createContext(
     streamFeature(provider) {
       runtime.features.push(provider);
       undo(() => runtime.features.splice(runtime.features.indexOf(provider), 1));
+    },
+    preAuthIq(spec, handler) {
+      const key = preAuthKey(spec.type, spec.ns, spec.name);
+      if (runtime.preAuthIqs.has(key)) throw new ModuleGraphError(`two modules answer pre-authentication iq ${spec.type} <${spec.name} xmlns='${spec.ns}'/> on ${host}`);
+      runtime.preAuthIqs.set(key, handler);
+      undo(() => runtime.preAuthIqs.delete(key));
     },
     nonza(ns, handler) {
       if (runtime.nonzas.has(ns)) throw new ModuleGraphError(`two modules handle stream elements in ${ns} on ${host}`);

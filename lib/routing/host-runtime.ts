@@ -2,7 +2,7 @@
 import type { Element } from '../xml/element.js';
 import { HookBus } from '../hooks/bus.js';
 import { IqRegistry } from './iq-registry.js';
-import type { ModuleManifest, StreamFeatureProvider } from '../modules/define.js';
+import type { ModuleManifest, PreAuthIqHandler, StreamFeatureProvider } from '../modules/define.js';
 import type { SessionHandle } from '../sessions/types.js';
 
 export type NonzaHandler = (session: SessionHandle, el: Element) => void | Promise<void>;
@@ -12,8 +12,14 @@ export class HostRuntime {
   readonly iqs = new IqRegistry();
   readonly features: StreamFeatureProvider[] = [];
   readonly nonzas = new Map<string, NonzaHandler>();
+  /** Keyed by `type ns name`. */
+  readonly preAuthIqs = new Map<string, PreAuthIqHandler>();
   readonly manifests: ModuleManifest[] = [];
   readonly services: string[] = [];
 
   constructor(readonly host: string) {}
+}
+
+export function preAuthKey(type: string, ns: string, name: string): string {
+  return `${type}\u0000${ns}\u0000${name}`;
 }

@@ -17,7 +17,7 @@ import { tlsChannelOf } from '../sasl/mechanism.js';
 import { SaslNegotiator } from '../sasl/negotiator.js';
 import type { Router } from '../routing/router.js';
 import { errorReply } from '../routing/router.js';
-import type { HostRuntime } from '../routing/host-runtime.js';
+import { preAuthKey, type HostRuntime } from '../routing/host-runtime.js';
 import { C2sSession, type SessionSink } from '../sessions/c2s-session.js';
 import type { SessionDirectory } from '../sessions/directory.js';
 import { TokenBucket } from '../sessions/rate-limit.js';
@@ -53,6 +53,8 @@ export interface C2sEnv {
   /** Called once when the stream is gone, to drop it from the listener's set. */
   onClosed?(stream: C2sStream): void;
 }
+
+const MAX_PREAUTH_IQS = 10;
 
 type State = 'wait-header' | 'negotiating' | 'tls-upgrading' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
@@ -249,6 +251,7 @@ export class C2sStream {
     if (this.state === 'closed' || this.state === 'closing' || this.state === 'tls-upgrading') return;
     if (this.state === 'wait-header') return this.streamError('not-well-formed', 'expected a stream header');
     const ns = el.attrs.xmlns as string | undefined;
+    if (this.state === 'negotiating' && ns === undefined && el.name === 'iq') return void this.onPreAuthIq(el);
     if (ns === undefined && isStanzaName(el.name)) return this.onStanza(el);
     if (this.state === 'negotiating') {
       if (ns === NS.tls && el.name === 'starttls') return void this.onStartTls();
@@ -281,6 +284,43 @@ export class C2sStream {
   private onTransportClosed(): void {
     this.teardown('connection lost');
     this.state = 'closed';
+  }
+
+  // ------------------------------------------------------------------ IQs before authentication
+
+  private preAuthIqs = 0;
+
+  /** Only IQs a module registered with `ctx.preAuthIq` (e.g. XEP-0077); everything else is not-authorized. */
+  private async onPreAuthIq(el: Element): Promise<void> {
+    const type = el.attrs.type as string | undefined;
+    const children = el.getChildElements();
+    const child = children.length === 1 ? children[0] : undefined;
+    const runtime = this.env.hosts.get(this.host)!;
+    const handler = child && (type === 'get' || type === 'set')
+      ? runtime.preAuthIqs.get(preAuthKey(type, (child.attrs.xmlns as string | undefined) ?? '', child.name))
+      : undefined;
+    if (!handler || (this.env.requireEncryption && !this.transport.secure)) return this.streamError('not-authorized', 'authenticate first');
+    if (++this.preAuthIqs > MAX_PREAUTH_IQS) return this.streamError('policy-violation', 'too many requests before authentication');
+    this.transport.pause();
+    let result: Element | StanzaError | undefined;
+    try {
+      result = await handler(el, { host: this.host, remoteAddress: this.transport.remoteAddress, secure: this.transport.secure });
+    } catch (err) {
+      this.log.error({ err }, 'pre-authentication iq handler failed');
+      result = StanzaError.internalServerError();
+    } finally {
+      if (this.state !== 'closed') this.transport.resume();
+    }
+    if (this.state !== 'negotiating') return;
+    const id = el.attrs.id as string | undefined;
+    if (result instanceof StanzaError) {
+      const reply = errorReply(el, result, this.host);
+      delete reply.attrs.from;
+      delete reply.attrs.to;
+      this.writeElement(reply);
+    } else {
+      this.writeElement(xml('iq', { type: 'result', id }, result ?? null));
+    }
   }
 
   // ------------------------------------------------------------------ STARTTLS

@@ -2,29 +2,10 @@
 // their account; creating accounts before authentication is off unless the admin turns it on
 // (XEP-0479 lists it as supported, off by default).
 import { defineModule, Jid, NS, StanzaError, xml, z } from '../../lib/module-api.js';
-import type { Element, IqOrigin, IqStanza, ModuleContext } from '../../lib/module-api.js';
+import type { Element, IqOrigin, IqStanza, PreAuthIqHandler, PreAuthOrigin } from '../../lib/module-api.js';
 import { WindowCounter } from './rate-limit.js';
 
 const HOUR_MS = 3_600_000;
-
-/** The stream a pre-authentication IQ arrived on. */
-export interface PreAuthOrigin {
-  /** The virtual host the stream is for. */
-  readonly host: string;
-  readonly remoteAddress: string;
-  /** TLS is in place. */
-  readonly secure: boolean;
-}
-
-/** A handler for an IQ that arrives before authentication: its reply payload, nothing, or an error. */
-export type PreAuthIqHandler = (iq: Element, origin: PreAuthOrigin) => Promise<Element | StanzaError | undefined>;
-
-/**
- * The core extension point registration needs (not in the core yet): IQs with this payload are
- * accepted before authentication and answered by `handler`; everything else keeps getting
- * not-authorized.
- */
-type PreAuthRegistrar = (spec: { ns: string; name: string; type: 'get' | 'set' }, handler: PreAuthIqHandler) => void;
 
 export interface RegisterApi {
   /** Answers an IQ a client sent before authenticating (the core calls it once it routes them). */
@@ -48,7 +29,7 @@ function credentials(query: Element): { username: string | undefined; password: 
 
 export default defineModule({
   name: 'register',
-  xeps: [{ xep: 77, version: '2.4', status: 'partial', note: 'no data forms; account creation needs core routing of pre-authentication IQs' }],
+  xeps: [{ xep: 77, version: '2.4', status: 'partial', note: 'no data forms' }],
   features: { host: [NS.register] },
   defaultEnabled: true,
   config: z.strictObject({
@@ -169,17 +150,10 @@ export default defineModule({
       return undefined;
     }
 
-    // Offered only when the core can route pre-authentication IQs to us: a stream feature that
-    // leads to a not-authorized stream error would be worse than none.
-    const core = ctx as ModuleContext<unknown> & { preAuthIq?: PreAuthRegistrar };
     if (ctx.config.allowRegistration) {
-      if (core.preAuthIq) {
-        core.preAuthIq({ ns: NS.register, name: 'query', type: 'get' }, preAuthIq);
-        core.preAuthIq({ ns: NS.register, name: 'query', type: 'set' }, preAuthIq);
-        ctx.streamFeature({ stage: 'pre-auth', build: () => xml('register', { xmlns: NS.registerFeature }) });
-      } else {
-        ctx.log.warn('allowRegistration is on, but this server cannot take IQs before authentication yet; in-band registration stays unavailable');
-      }
+      ctx.preAuthIq({ ns: NS.register, name: 'query', type: 'get' }, preAuthIq);
+      ctx.preAuthIq({ ns: NS.register, name: 'query', type: 'set' }, preAuthIq);
+      ctx.streamFeature({ stage: 'pre-auth', build: () => xml('register', { xmlns: NS.registerFeature }) });
     }
 
     return { preAuthIq };

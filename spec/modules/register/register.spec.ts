@@ -7,7 +7,8 @@ import disco from '../../../modules/disco/index.js';
 import last from '../../../modules/last/index.js';
 import offline from '../../../modules/offline/index.js';
 import privateXml from '../../../modules/private/index.js';
-import register, { type PreAuthOrigin, type RegisterApi } from '../../../modules/register/index.js';
+import register, { type RegisterApi } from '../../../modules/register/index.js';
+import type { PreAuthOrigin } from '../../../lib/module-api.js';
 import roster from '../../../modules/roster/index.js';
 import vcard from '../../../modules/vcard/index.js';
 import { Harness, type TestClient } from '../../helpers/harness.js';
@@ -261,8 +262,9 @@ describe('register (XEP-0077)', () => {
         expect(await api.preAuthIq(iq('set', xml('remove')), origin())).to.have.property('condition', 'unexpected-request');
       });
 
-      it('does not offer the stream feature while the core cannot route pre-authentication IQs', () => {
-        expect(h.streamFeatures('pre-auth')).to.deep.equal([]);
+      it('offers the iq-register stream feature before authentication', () => {
+        const features = h.streamFeatures('pre-auth');
+        expect(features.map((f) => `${f.name} ${String(f.attrs.xmlns)}`)).to.include('register http://jabber.org/features/iq-register');
       });
     });
   });
