@@ -3,7 +3,7 @@
 // WebSocket all drive this class.
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '../xml/element.js';
-import { StreamParser, XmlStreamError } from '../xml/stream-parser.js';
+import { StreamParser, XmlStreamError, type StreamParserHandlers } from '../xml/stream-parser.js';
 import type { XmlLimits } from '../xml/limits.js';
 import { Jid, JidError, prepResource } from '../jid/jid.js';
 import { NS } from '../stanza/ns.js';
@@ -56,6 +56,14 @@ export interface C2sEnv {
 
 const MAX_PREAUTH_IQS = 10;
 
+/** What the stream machine needs of a parser: the TCP stream parser, or RFC 7395 framing for WebSocket. */
+export interface ElementParser {
+  write(chunk: Buffer): void;
+  reset(): void;
+  setLimits(limits: XmlLimits): void;
+}
+export type ParserFactory = (handlers: StreamParserHandlers, limits: XmlLimits) => ElementParser;
+
 type State = 'wait-header' | 'negotiating' | 'tls-upgrading' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 function limitsFor(l: C2sLimits, authenticated: boolean): XmlLimits {
@@ -72,7 +80,7 @@ function limitsFor(l: C2sLimits, authenticated: boolean): XmlLimits {
 
 export class C2sStream {
   private state: State = 'wait-header';
-  private readonly parser: StreamParser;
+  private readonly parser: ElementParser;
   private headerSent = false;
   private streamId = '';
   private host = '';
@@ -94,9 +102,10 @@ export class C2sStream {
     private readonly transport: StreamTransport,
     private readonly framing: StreamFraming,
     private readonly env: C2sEnv,
+    createParser: ParserFactory = (handlers, limits) => new StreamParser(handlers, limits),
   ) {
     this.log = env.log.child({ remote: transport.remoteAddress });
-    this.parser = new StreamParser(
+    this.parser = createParser(
       {
         onStreamOpen: (attrs) => this.onStreamOpen(attrs),
         onElement: (el) => this.onElement(el),
