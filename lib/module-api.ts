@@ -19,4 +19,6 @@ export type { HookName, HookEvent, HookHandler, FilterResult, ClaimResult } from
 export type { SessionHandle, SessionStateKey } from './sessions/types.js';
 export type { Database, KeyValStore, ArchiveStore, ArchiveItem, ArchiveQuery, ArchivePage, Migration } from './storage/types.js';
 export type { AccountService } from './accounts/types.js';
+export { AccountError } from './accounts/types.js';
+export { size, duration } from './config/schema.js';
 export type { Logger } from './log.js';

@@ -109,7 +109,12 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       windowMs: config.auth.throttle.window,
     });
     const l = config.limits;
+    const inFlight = new Set<Promise<void>>();
     const env: C2sEnv = {
+      track(work) {
+        inFlight.add(work);
+        void work.finally(() => inFlight.delete(work));
+      },
       hosts: runtimes,
       router,
       sessions,
@@ -174,7 +179,9 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       async stop(reason = 'system-shutdown') {
         if (stopped) return;
         stopped = true;
-        for (const s of [...streams.streams]) s.streamError(reason === 'system-shutdown' ? 'system-shutdown' : 'system-shutdown', 'the server is stopping');
+        for (const s of [...streams.streams]) s.streamError('system-shutdown', 'the server is stopping');
+        // session/closed handlers (last activity, presence) write to storage: let them finish.
+        await Promise.allSettled([...inFlight]);
         for (const fn of cleanups.reverse()) await fn();
         log.info('Parley stopped');
       },

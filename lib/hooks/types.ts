@@ -3,7 +3,7 @@
 // claim (the first handler that claims ends the chain).
 import type { Element } from '../xml/element.js';
 import type { StanzaError } from '../stanza/error.js';
-import type { MessageStanza, PresenceStanza, Stanza } from '../stanza/envelope.js';
+import type { IqStanza, MessageStanza, PresenceStanza, Stanza } from '../stanza/envelope.js';
 import type { SessionHandle } from '../sessions/types.js';
 
 export type FilterResult = void | undefined | 'drop' | StanzaError;
@@ -34,6 +34,10 @@ export interface HookMap {
   'presence/outbound': { kind: 'claim'; event: { session: SessionHandle; stanza: PresenceStanza } };
   /** A presence addressed to a local account. Unclaimed, it goes to the addressed session(s). */
   'presence/inbound': { kind: 'claim'; event: { stanza: PresenceStanza } };
+  /** An IQ get/set addressed to a local account (bare or full JID), before its owner or session gets it. */
+  'iq/inbound': { kind: 'filter'; event: { stanza: IqStanza } };
+  /** Any stanza about to leave for another server (run on the sender's host when it is local). */
+  'stanza/remote': { kind: 'filter'; event: { stanza: Stanza } };
   /** Any stanza about to be written to a local session. */
   'stanza/outgoing': { kind: 'filter'; event: { session: SessionHandle; stanza: Element } };
 }
@@ -62,5 +66,7 @@ export const HOOK_KINDS: { [K in HookName]: HookKind<K> } = {
   'message/undeliverable': 'claim',
   'presence/outbound': 'claim',
   'presence/inbound': 'claim',
+  'iq/inbound': 'filter',
+  'stanza/remote': 'filter',
   'stanza/outgoing': 'filter',
 };

@@ -140,6 +140,12 @@ export class Router {
   }
 
   private async toRemote(stanza: Stanza): Promise<void> {
+    const origin = this.runtimeFor(stanza.from.domain);
+    if (origin) {
+      const verdict = await origin.hooks.filter('stanza/remote', { stanza });
+      if (verdict instanceof StanzaError) return this.bounce(stanza, verdict);
+      if (verdict === 'drop') return;
+    }
     if (!this.remote) return this.bounce(stanza, StanzaError.remoteServerNotFound('federation is not enabled on this server'));
     await this.remote(stanza);
   }
@@ -220,8 +226,9 @@ export class Router {
     if (await this.toService(p)) return;
     const runtime = this.runtimeFor(p.to.domain);
     if (!runtime) return this.toRemote(p);
-    if (p.to.local === undefined) return; // presence to the server: nothing to do without a module
+    // Presence to the server itself (probes, subscriptions to the domain) goes to modules too.
     if (await runtime.hooks.claim('presence/inbound', { stanza: p })) return;
+    if (p.to.local === undefined) return;
     if (p.to.resource !== undefined) {
       this.sessions.get(p.to)?.send(p.el);
       return;
@@ -259,6 +266,11 @@ export class Router {
       return;
     }
 
+    if (target === 'bare' || target === 'full' || (target === 'self' && iq.to !== undefined && !iq.from.bare().equals(to))) {
+      const verdict = await runtime.hooks.filter('iq/inbound', { stanza });
+      if (verdict instanceof StanzaError) return this.bounce(stanza, verdict);
+      if (verdict === 'drop') return;
+    }
     const handler = runtime.iqs.find(target, iq.type, iq.payload!);
     if (target === 'full' && !handler) {
       const session = this.sessions.get(to);

@@ -70,10 +70,22 @@ export class C2sSession implements SessionHandle {
       }
     } finally {
       this.draining = false;
+      if (this.closeAfterDrain) {
+        const [condition, text] = this.closeAfterDrain;
+        this.closeAfterDrain = undefined;
+        this.sink.close(condition, text);
+      }
     }
   }
 
+  private closeAfterDrain: [string | undefined, string | undefined] | undefined;
+
+  /** Closes after the stanzas already queued for this session are written. */
   close(condition?: string, text?: string): void {
+    if (this.draining || this.outQueue.length) {
+      this.closeAfterDrain ??= [condition, text];
+      return;
+    }
     this.sink.close(condition, text);
   }
 

@@ -46,6 +46,15 @@ export const NS = {
   mucAdmin: 'http://jabber.org/protocol/muc#admin',
   mucOwner: 'http://jabber.org/protocol/muc#owner',
   commands: 'http://jabber.org/protocol/commands',
+  last: 'jabber:iq:last',
+  msgoffline: 'msgoffline',
+  blockingErrors: 'urn:xmpp:blocking:errors',
+  reporting: 'urn:xmpp:reporting:1',
+  chatstates: 'http://jabber.org/protocol/chatstates',
+  receipts: 'urn:xmpp:receipts',
+  chatMarkers: 'urn:xmpp:chat-markers:0',
+  retract: 'urn:xmpp:message-retract:1',
+  occupantId: 'urn:xmpp:occupant-id:0',
 } as const;
 
 export type Namespace = (typeof NS)[keyof typeof NS];

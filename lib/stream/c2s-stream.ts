@@ -50,6 +50,8 @@ export interface C2sEnv {
   requireEncryption: boolean;
   log: Logger;
   metrics?: Metrics;
+  /** Work that must finish before storage closes (session/closed handlers), awaited at shutdown. */
+  track?(work: Promise<void>): void;
   /** Called once when the stream is gone, to drop it from the listener's set. */
   onClosed?(stream: C2sStream): void;
 }
@@ -541,7 +543,8 @@ export class C2sStream {
     const session = this.session;
     if (session && this.env.sessions.remove(session)) {
       const runtime = this.env.hosts.get(this.host)!;
-      void runtime.hooks.notify('session/closed', { session, reason }, (err) => this.log.error({ err }, 'session/closed handler failed'));
+      const work = runtime.hooks.notify('session/closed', { session, reason }, (err) => this.log.error({ err }, 'session/closed handler failed'));
+      this.env.track?.(work);
     }
     this.env.onClosed?.(this);
   }

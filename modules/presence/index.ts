@@ -434,11 +434,27 @@ const presence = defineModule({
 
     ctx.on('presence/inbound', async ({ stanza }): Promise<ClaimResult> => {
       const type = stanza.type;
+      if (stanza.to?.local === undefined) {
+        await serverAsContact(stanza.from, type);
+        return 'claimed';
+      }
       if (isSubscriptionType(type)) await inboundSubscription(stanza, type);
       else if (type === 'probe') await answerProbe(stanza);
       else await deliver(stanza);
       return 'claimed';
     });
+
+    // The server is always available to whoever asks, and approves subscriptions to itself
+    // (as Prosody does), so a client that adds the domain to its roster sees it online.
+    async function serverAsContact(peer: Jid, type: string): Promise<void> {
+      const from = ctx.host;
+      const to = peer.toString();
+      if (type === 'probe') await send(xml('presence', { from, to }));
+      else if (type === 'subscribe') {
+        await send(xml('presence', { type: 'subscribed', from, to }));
+        await send(xml('presence', { from, to }));
+      } else if (type === 'unsubscribe') await send(xml('presence', { type: 'unsubscribed', from, to }));
+    }
 
     // Abrupt disconnection (or a stream closed without unavailable presence): RFC 6121 §4.5.2.
     ctx.on('session/closed', async ({ session }) => {
