@@ -334,6 +334,23 @@ export default defineModule({
       return 'drop';
     });
 
+    // IQs from a blocked JID to the user's bare or full JID, from anywhere (remote ones included):
+    // service-unavailable, as if the user were not there (XEP-0191 §3.3).
+    ctx.on('iq/inbound', async ({ stanza }) => {
+      const to = stanza.to;
+      if (!to || to.local === undefined || !(await isBlocked(to.bare(), stanza.from))) return undefined;
+      return StanzaError.serviceUnavailable();
+    });
+
+    // Whatever the server sends on the user's behalf to another server (probes, PEP
+    // notifications) never reaches a JID the user blocks.
+    ctx.on('stanza/remote', async ({ stanza }) => {
+      // Errors are the answers XEP-0191 §3.3 itself requires (service-unavailable bounces).
+      if (stanza.type === 'error' || stanza.from.local === undefined || !stanza.to || exempt.has(stanza.el)) return undefined;
+      if (!isLocalAccount(stanza.from) || !(await isBlocked(stanza.from.bare(), stanza.to))) return undefined;
+      return 'drop';
+    });
+
     // Presence both ways, through the presence module's gate (broadcasts, probes, subscriptions):
     // dropped without a word (XEP-0191 §3.3).
     if (ctx.deps.has(presence)) {

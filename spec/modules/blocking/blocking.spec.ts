@@ -357,6 +357,31 @@ describe('blocking (XEP-0191)', () => {
     });
   });
 
+  describe('toward other servers, through the core filters', () => {
+    let remote: Element[];
+    beforeEach(async () => {
+      await start();
+      remote = [];
+      h.router.remote = async (stanza) => { remote.push(stanza.el); };
+    });
+
+    it('answers an IQ from a blocked remote JID to the bare JID with service-unavailable before any module sees it', async () => {
+      await set(alice, block(item('rob@remote.example')));
+      await h.route(xml('iq', { from: 'rob@remote.example/pc', to: 'alice@example.com', type: 'get', id: 'v1' }, xml('vCard', { xmlns: 'vcard-temp' })));
+      await h.settle();
+      const [reply] = remote.filter((st) => st.name === 'iq' && st.attrs.id === 'v1');
+      expectError(reply, 'service-unavailable');
+    });
+
+    it('drops a probe the server would send on the user\'s behalf to a blocked remote JID', async () => {
+      await set(alice, block(item('rob@remote.example')));
+      remote.length = 0;
+      await h.route(xml('presence', { type: 'probe', from: 'alice@example.com', to: 'rob@remote.example' }));
+      await h.settle();
+      expect(remote.filter((st) => st.attrs.to === 'rob@remote.example')).to.deep.equal([]);
+    });
+  });
+
   describe('spam reports (XEP-0377)', () => {
     const lines: string[] = [];
     beforeEach(async () => {
