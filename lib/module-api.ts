@@ -12,6 +12,8 @@ export type { Kysely } from 'kysely';
 export { Jid, JidError } from './jid/jid.js';
 export { NS } from './stanza/ns.js';
 export { StanzaError } from './stanza/error.js';
+export { buildForm, readForm } from './stanza/forms.js';
+export type { FormField, FieldType, SubmittedForm } from './stanza/forms.js';
 export type { StanzaErrorCondition, ErrorType } from './stanza/error.js';
 export type { Stanza, MessageStanza, PresenceStanza, IqStanza, MessageType, PresenceType, IqType } from './stanza/envelope.js';
 export type { IqHandler, IqOrigin, IqSpec, IqTarget } from './routing/iq-registry.js';
