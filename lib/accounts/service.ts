@@ -57,7 +57,15 @@ interface AccountSecretsTable {
   value: string;
 }
 
+interface AccountDisabledTable {
+  host: string;
+  user: string;
+  since: number;
+  reason: string | null;
+}
+
 interface AccountTables {
+  account_disabled: AccountDisabledTable;
   accounts: AccountsTable;
   account_scram: AccountScramTable;
   account_secrets: AccountSecretsTable;
@@ -90,6 +98,19 @@ export const ACCOUNT_MIGRATIONS: readonly Migration[] = [
         .createTable('account_secrets')
         .addColumn('name', 'text', (c) => c.primaryKey())
         .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+  {
+    version: 2,
+    async up(db) {
+      await db.schema
+        .createTable('account_disabled')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('user', 'text', (c) => c.notNull())
+        .addColumn('since', 'bigint', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addPrimaryKeyConstraint('account_disabled_pk', ['host', 'user'])
         .execute();
     },
   },
@@ -249,6 +270,7 @@ class SqlAccountService implements AccountService {
     if (id === undefined) return false;
     const removed = await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('account_scram').where('host', '=', id.host).where('user', '=', id.user).execute();
+      await trx.deleteFrom('account_disabled').where('host', '=', id.host).where('user', '=', id.user).execute();
       const res = await trx.deleteFrom('accounts').where('host', '=', id.host).where('user', '=', id.user).executeTakeFirst();
       return Number(res.numDeletedRows) > 0;
     });
@@ -272,6 +294,33 @@ class SqlAccountService implements AccountService {
     if (id === undefined) return false;
     const row = await this.db
       .selectFrom('accounts')
+      .select(['user'])
+      .where('host', '=', id.host)
+      .where('user', '=', id.user)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async setDisabled(host: string, user: string, disabled: boolean, reason?: string): Promise<boolean> {
+    const id = tryPrep(host, user);
+    if (id === undefined || !(await this.exists(id.host, id.user))) return false;
+    if (disabled) {
+      await this.db
+        .insertInto('account_disabled')
+        .values({ host: id.host, user: id.user, since: Date.now(), reason: reason ?? null })
+        .onConflict((oc) => oc.columns(['host', 'user']).doUpdateSet({ reason: reason ?? null }))
+        .execute();
+    } else {
+      await this.db.deleteFrom('account_disabled').where('host', '=', id.host).where('user', '=', id.user).execute();
+    }
+    return true;
+  }
+
+  async isDisabled(host: string, user: string): Promise<boolean> {
+    const id = tryPrep(host, user);
+    if (id === undefined) return false;
+    const row = await this.db
+      .selectFrom('account_disabled')
       .select(['user'])
       .where('host', '=', id.host)
       .where('user', '=', id.user)

@@ -19,6 +19,8 @@ export interface CredentialLookup {
   scram(host: string, user: string, hash: ScramHash): Promise<{ credential: ScramCredential; real: boolean }>;
   /** PLAIN: checks a password against the SCRAM keys or an imported bcrypt hash (upgraded on success). */
   verifyPassword(host: string, user: string, password: string): Promise<boolean>;
+  /** A disabled account keeps its data but cannot log in (SASL `account-disabled`). */
+  isDisabled?(host: string, user: string): Promise<boolean>;
 }
 
 export interface AccountService extends CredentialLookup {
@@ -29,6 +31,9 @@ export interface AccountService extends CredentialLookup {
   /** Deletes the account; returns false when it did not exist. Fires the deleted listeners. */
   delete(host: string, user: string): Promise<boolean>;
   exists(host: string, user: string): Promise<boolean>;
+  /** Disables or re-enables an account; returns false when it does not exist. */
+  setDisabled(host: string, user: string, disabled: boolean, reason?: string): Promise<boolean>;
+  isDisabled(host: string, user: string): Promise<boolean>;
   list(host?: string): Promise<Array<{ host: string; user: string }>>;
   onDeleted(listener: (host: string, user: string) => Promise<void> | void): void;
 }

@@ -157,6 +157,10 @@ export class SaslNegotiator {
       this.busy = false;
     }
     if (result.kind === 'challenge') return result;
+    // A disabled account authenticates correctly but may not log in (RFC 6120 §6.5.1).
+    if (result.kind === 'success' && (await this.opts.ctx.credentials.isDisabled?.(this.opts.ctx.host, result.user))) {
+      result = failure('account-disabled', 'this account is disabled');
+    }
     return this.finish(mechanism, result);
   }
 
