@@ -1,6 +1,8 @@
 // Every built-in module. The config loader validates `modules.<name>` against these schemas.
 import type { z } from 'zod';
 import type { ModuleDefinition } from './define.js';
+import adhoc from '../../modules/adhoc/index.js';
+import admin from '../../modules/admin/index.js';
 import blocking from '../../modules/blocking/index.js';
 import caps from '../../modules/caps/index.js';
 import contactInfo from '../../modules/contact_info/index.js';
@@ -19,6 +21,8 @@ import version from '../../modules/version/index.js';
 type AnyModule = ModuleDefinition<z.ZodType, unknown>;
 
 export const MODULES: readonly AnyModule[] = [
+  adhoc as AnyModule,
+  admin as AnyModule,
   blocking as AnyModule,
   caps as AnyModule,
   contactInfo as AnyModule,
