@@ -22,6 +22,10 @@ import { MODULE_CATALOG, MODULES, moduleByName } from './modules/catalog.js';
 import type { C2sEnv } from './stream/c2s-stream.js';
 import { listenC2s, StreamSet } from './transport/c2s-listeners.js';
 import { listenHttp } from './transport/http-listener.js';
+import { WebServices } from './transport/http-routes.js';
+import { Federation } from './s2s/federation.js';
+import type { S2sLimits } from './s2s/types.js';
+import { listenComponents } from './component/listener.js';
 
 export { MODULE_CATALOG };
 
@@ -36,6 +40,8 @@ export interface RunningServer {
   readonly sessions: SessionDirectory;
   readonly storage: Database;
   readonly log: Logger;
+  /** Server-to-server federation, when an s2s or s2s-tls listener is configured. */
+  readonly federation: Federation | undefined;
   reloadCertificates(): Promise<void>;
 }
 
@@ -95,6 +101,7 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
 
 export async function startServer(config: ParleyConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger({ level: config.log.level, pretty: config.log.pretty === 'auto' ? undefined : config.log.pretty });
+  const startedAt = Date.now();
   const metrics = new Metrics();
   const hostNames = config.hosts.map((h) => h.domain);
   const certs = await CertificateStore.load(config.tls, hostNames, { generate: config.tls.generate });
@@ -143,6 +150,62 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
     const servers: NetServer[] = [];
     const addresses: RunningServer['addresses'] = [];
     cleanups.push(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined));
+    // WebSocket, BOSH, host-meta, status page and web client, shared by every http/https listener.
+    let web: WebServices | undefined;
+    const webServices = (): WebServices => {
+      if (web) return web;
+      const w = new WebServices({
+        http: config.http,
+        env,
+        streams,
+        connectionsPerIp: l.connectionsPerIp,
+        stanzaBytes: l.stanzaSize,
+        depth: l.depth,
+        attributes: l.attributes,
+        hosts: hostNames,
+        name: 'Parley',
+        version: PARLEY_VERSION,
+        startedAt,
+        metrics,
+        log,
+      });
+      // Runs before the listeners close (cleanups run in reverse): ends held BOSH requests and
+      // WebSockets so that closing the servers does not wait for them.
+      cleanups.push(() => w.close());
+      web = w;
+      return w;
+    };
+
+    // Federation (lib/s2s) and external components (lib/component).
+    const s2sLimits: S2sLimits = {
+      stanzaBytes: l.stanzaSize,
+      preAuthStanzaBytes: l.preAuthStanzaSize,
+      depth: l.depth,
+      attributes: l.attributes,
+      unauthenticatedTimeoutMs: l.unauthenticatedTimeout,
+      inboundQueue: l.inboundQueue,
+      outboundBufferBytes: l.outboundBuffer,
+    };
+    let federation: Federation | undefined;
+    if (config.listeners.some((x) => x.type === 's2s' || x.type === 's2s-tls')) {
+      const fed = await Federation.create({
+        config: config.s2s,
+        router,
+        certs,
+        limits: s2sLimits,
+        minVersion: config.tls.minVersion,
+        log,
+        metrics,
+        connectionsPerIp: l.connectionsPerIp,
+      });
+      federation = fed;
+      router.remote = fed.route;
+      cleanups.push(() => fed.stop());
+    }
+    const hostFor = (domain: string): string => {
+      for (let d = domain; d.includes('.'); d = d.slice(d.indexOf('.') + 1)) if (runtimes.has(d)) return d;
+      return hostNames[0]!;
+    };
     for (const [i, listener] of config.listeners.entries()) {
       let srv: NetServer;
       try {
@@ -152,8 +215,21 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
             env,
             streams,
           );
-        } else if (listener.type === 'http') {
-          srv = await listenHttp({ address: listener.address, port: listener.port, metrics: config.http.metrics ? metrics : undefined, log });
+        } else if ((listener.type === 's2s' || listener.type === 's2s-tls') && federation) {
+          srv = await federation.listen({ address: listener.address, port: listener.port, directTls: listener.type === 's2s-tls' });
+        } else if (listener.type === 'component') {
+          const components = (listener.components ?? []).map((c) => ({ domain: c.domain, secret: (c.secret ?? listener.secret)! }));
+          const cl = await listenComponents({ address: listener.address, port: listener.port, components, router, hostFor, limits: s2sLimits, log, metrics });
+          cleanups.push(() => cl.close());
+          srv = cl.server;
+        } else if (listener.type === 'http' || listener.type === 'https') {
+          srv = await listenHttp({
+            address: listener.address,
+            port: listener.port,
+            tls: listener.type === 'https' ? { provider: certs, minVersion: config.tls.minVersion } : undefined,
+            limits: config.http.limits,
+            web: webServices(),
+          });
         } else {
           log.warn({ type: listener.type }, `listener type ${listener.type} is not available yet; skipped`);
           continue;
@@ -175,7 +251,11 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       sessions,
       storage,
       log,
-      reloadCertificates: () => certs.reload(),
+      federation,
+      reloadCertificates: async () => {
+        await certs.reload();
+        await federation?.reloadCertificates();
+      },
       async stop(reason = 'system-shutdown') {
         if (stopped) return;
         stopped = true;

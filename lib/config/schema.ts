@@ -94,6 +94,15 @@ const hostEntry = z.preprocess(
 export const LISTENER_TYPES = ['c2s', 'c2s-tls', 's2s', 's2s-tls', 'http', 'https', 'component'] as const;
 export type ListenerType = (typeof LISTENER_TYPES)[number];
 
+// XEP-0114: a component this listener accepts; a bare domain uses the listener's secret.
+const componentEntry = z.preprocess(
+  (value) => (typeof value === 'string' ? { domain: value } : value),
+  z.strictObject(
+    { domain: domainName, secret: z.string().min(1).optional() },
+    { error: (issue) => (issue.code === 'invalid_type' ? 'expected a domain, or a mapping with domain: and secret:' : undefined) },
+  ),
+);
+
 const listener = z
   .strictObject({
     type: z.enum(LISTENER_TYPES),
@@ -102,13 +111,22 @@ const listener = z
     address: z.string().min(1).default('0.0.0.0'),
     // XEP-0114: the shared secret of an external component.
     secret: z.string().min(1).optional(),
+    // XEP-0114: the component domains this listener accepts (a component names its domain in
+    // its stream header; any other domain is refused).
+    components: z.array(componentEntry).optional(),
   })
   .superRefine((value, ctx) => {
-    if (value.type === 'component' && value.secret === undefined) {
+    if (value.type === 'component' && value.secret === undefined && !(value.components?.length && value.components.every((c) => c.secret !== undefined))) {
       ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a component listener needs a secret' });
+    }
+    if (value.type === 'component' && !value.components?.length) {
+      ctx.addIssue({ code: 'custom', path: ['components'], message: 'list the component domains this listener accepts, e.g. components: [bot.example.com]' });
     }
     if (value.type !== 'component' && value.secret !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['secret'], message: `only component listeners take a secret, not ${value.type}` });
+    }
+    if (value.type !== 'component' && value.components !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['components'], message: `only component listeners take components, not ${value.type}` });
     }
   });
 
@@ -167,15 +185,128 @@ const limits = z.strictObject({
   bytesPerSecond: size().prefault('256 KiB'),
 });
 
+// ---------------------------------------------------------------- federation (RFC 6120 s2s)
+
+/** `host:port` or `[v6]:port` (port defaults to 5269), or a mapping with directTls. */
+const s2sTarget = z.union([
+  z.string().transform((value, ctx): { host: string; port: number; directTls: boolean } => {
+    const m = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d{1,5}))?$/.exec(value.trim());
+    const port = m?.[3] === undefined ? 5269 : Number(m[3]);
+    if (!m || port < 1 || port > 65535) {
+      ctx.issues.push({ code: 'custom', message: `"${value}" is not host:port (e.g. 127.0.0.1:5269)`, input: value });
+      return z.NEVER;
+    }
+    return { host: (m[1] ?? m[2])!, port, directTls: false };
+  }),
+  z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(5269),
+    /** XEP-0368: TLS from the first byte instead of STARTTLS. */
+    directTls: z.boolean().default(false),
+  }),
+]);
+
+const s2s = z.strictObject({
+  /** Servers must use TLS, both ways. */
+  requireEncryption: z.boolean().default(true),
+  /** Only servers with a certificate valid for their domain (no dialback over self-signed TLS). */
+  requireValidCertificates: z.boolean().default(false),
+  /** Verify servers without a valid certificate by XEP-0220 dialback. */
+  dialback: z.boolean().default(true),
+  /** Close a server connection silent this long; it reopens when needed. */
+  idleTimeout: duration().prefault('10m'),
+  /** Give up connecting to a server (DNS, TCP and TLS) after this long. */
+  connectTimeout: duration().prefault('10s'),
+  /** Stanzas held per remote domain while its connection is set up. */
+  queueLimit: positiveInt.default(100),
+  /** PEM files of CAs trusted for server certificates, besides the built-in (Mozilla) ones. */
+  trustedCAs: z.array(z.string().min(1)).default([]),
+  /** Where to connect for a domain, instead of asking DNS (tests, private federations). */
+  resolver: z.strictObject({ hosts: z.record(z.string(), s2sTarget).default({}) }).prefault({}),
+});
+
+export type S2sConfig = z.output<typeof s2s>;
+
 const log = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   pretty: z.union([z.literal('auto'), z.boolean()], { error: 'must be auto, true or false' }).default('auto'),
 });
 
+/** A browser origin (`https://app.example.com`, no path) or `*` for any. */
+const origin = z.string().transform((value, ctx): string => {
+  if (value === '*') return value;
+  try {
+    const url = new URL(value);
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value.replace(/\/$/, '')) return url.origin;
+  } catch {
+    // reported below
+  }
+  ctx.issues.push({ code: 'custom', message: `"${value}" is not an origin like https://app.example.com (scheme, host and port only), or *`, input: value });
+  return z.NEVER;
+});
+
+/** Paths the HTTP listener serves itself; the web client may not take one of them. */
+export const RESERVED_HTTP_PATHS = ['/', '/metrics', '/xmpp-websocket', '/http-bind', '/.well-known'] as const;
+
+const webClientPath = z
+  .string()
+  .regex(/^(\/[A-Za-z0-9._~-]+)+$/, { message: 'expected a path like /chat (letters, digits, . _ ~ -; no trailing slash)' })
+  .refine((p) => !RESERVED_HTTP_PATHS.some((r) => r !== '/' && (p === r || p.startsWith(`${r}/`))), {
+    message: `must not be one of ${RESERVED_HTTP_PATHS.filter((r) => r !== '/').join(', ')}`,
+  });
+
 const http = z.strictObject({
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   metrics: z.boolean().default(true),
+  /** RFC 7395 at /xmpp-websocket. */
+  websocket: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Browser origins allowed besides the server's own (see README "Web"); `*` allows any. */
+      origins: z.array(origin).default([]),
+      /** WebSocket ping period; a connection that misses a pong for one period is closed. */
+      pingInterval: duration().prefault('30s'),
+    })
+    .prefault({}),
+  /** XEP-0124/XEP-0206 at /http-bind. */
+  bosh: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Longest a request is held waiting for data (the client asks; this caps it). */
+      maxWait: duration().prefault('60s'),
+      /** Most requests held at once per session. */
+      maxHold: z.number().int().min(0).default(1),
+      /** Most requests a client may have open at once per session (more than maxHold). */
+      maxRequests: z.number().int().min(1).default(2),
+      /** A session with no request for this long is ended. */
+      inactivity: duration().prefault('60s'),
+      /** Longest a client may pause a session (XEP-0124 §10). */
+      maxPause: duration().prefault('120s'),
+    })
+    .prefault({})
+    .refine((b) => b.maxRequests > b.maxHold, { message: 'maxRequests must be larger than maxHold', path: ['maxRequests'] }),
+  /** The built-in web client (Converse.js). */
+  webClient: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      path: webClientPath.default('/chat'),
+    })
+    .prefault({}),
+  /** Bounds on every HTTP request. */
+  limits: z
+    .strictObject({
+      bodySize: size().prefault('1 MiB'),
+      headerSize: size().prefault('16 KiB'),
+      /** Requests in progress from one IP address (held BOSH requests count). */
+      requestsPerIp: z.number().int().positive().default(128),
+      /** Time to receive a whole request, headers and body. */
+      requestTimeout: duration().prefault('30s'),
+      headersTimeout: duration().prefault('10s'),
+    })
+    .prefault({}),
 });
+
+export type HttpConfig = z.output<typeof http>;
 
 const uri = z.string().refine(
   (value) => {
@@ -210,6 +341,7 @@ export const configSchema = z.strictObject({
   storage: storage.prefault({ driver: 'sqlite' }),
   auth: auth.prefault({}),
   limits: limits.prefault({}),
+  s2s: s2s.prefault({}),
   log: log.prefault({}),
   modules: moduleSettings.default({}),
   http: http.prefault({}),

@@ -101,7 +101,9 @@ export class Router {
   /** Sends an IQ and resolves with the reply (result or error). */
   request(iq: Element, timeoutMs = 30_000): Promise<Element> {
     if (!iq.attrs.id) iq.attrs.id = randomBytes(8).toString('hex');
-    const key = `${iq.attrs.to}\u0000${iq.attrs.from}\u0000${iq.attrs.id}`;
+    // Prepared JIDs, as the reply is matched on prepared JIDs (case and Unicode normalised).
+    const prep = (raw: unknown) => Jid.tryParse(raw as string | undefined)?.toString() ?? String(raw);
+    const key = `${prep(iq.attrs.to)}\u0000${prep(iq.attrs.from)}\u0000${iq.attrs.id}`;
     return new Promise<Element>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(key);

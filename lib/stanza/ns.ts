@@ -3,6 +3,11 @@ export const NS = {
   client: 'jabber:client',
   server: 'jabber:server',
   component: 'jabber:component:accept',
+  // Federation (RFC 6120 s2s, XEP-0220, XEP-0288).
+  dialback: 'jabber:server:dialback',
+  dialbackFeature: 'urn:xmpp:features:dialback',
+  bidi: 'urn:xmpp:bidi',
+  bidiFeature: 'urn:xmpp:features:bidi',
   stream: 'http://etherx.jabber.org/streams',
   streamErrors: 'urn:ietf:params:xml:ns:xmpp-streams',
   stanzaErrors: 'urn:ietf:params:xml:ns:xmpp-stanzas',

@@ -16,12 +16,17 @@ export function isStreamErrorCondition(s: string | undefined): s is StreamErrorC
   return s !== undefined && (STREAM_ERROR_CONDITIONS as readonly string[]).includes(s);
 }
 
-/** The `<stream:error/>` element, written with the `stream` prefix bound on the stream header. */
-export function streamErrorElement(condition: StreamErrorCondition, text?: string): Element {
+/**
+ * The `<stream:error/>` element, written with the `stream` prefix bound on the stream header.
+ * `appCondition` is an application-specific condition (RFC 6120 §4.9.4), e.g. XEP-0198's
+ * `<handled-count-too-high/>`.
+ */
+export function streamErrorElement(condition: StreamErrorCondition, text?: string, appCondition?: Element): Element {
   return xml(
     'stream:error',
     {},
     xml(condition, { xmlns: NS.streamErrors }),
+    appCondition ?? null,
     text ? xml('text', { xmlns: NS.streamErrors, 'xml:lang': 'en' }, text) : null,
   );
 }

@@ -54,7 +54,7 @@ describe('config loading', () => {
       expect(config.limits.outboundBuffer).to.equal(1024 * 1024);
       expect(config.limits.idleTimeout).to.equal(undefined);
       expect(config.log).to.deep.equal({ level: 'info', pretty: 'auto' });
-      expect(config.http).to.deep.equal({ metrics: true });
+      expect(config.http.metrics).to.equal(true);
       expect(config.admins).to.deep.equal([]);
       expect(config.contact).to.deep.equal({});
     });
