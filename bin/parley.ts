@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The parley command line: start | check | user add/del/passwd/list | cert generate.
+// The parley command line: start | check | user add/del/passwd/list | cert generate | migrate.
 // Every failure is one line on stderr, `parley: <message> (<hint>)`, and a non-zero exit:
 // 1 for usage, 2 for config, 3 for everything at run time.
 import { constants as fsConstants, existsSync, readFileSync } from 'node:fs';
@@ -34,6 +34,9 @@ Commands:
   user list [DOMAIN]                   list accounts, one JID a line
   cert generate DOMAIN... [--out DIR]  write a self-signed <domain>.crt/.key per domain
                                        (default DIR: tls.certificates of the config)
+  migrate --from sqlite:PATH --to postgres://URL [--force]
+                                       copy every table of an SQLite database into an
+                                       empty PostgreSQL database (--force: replace its data)
   help, --help                         show this text
   --version                            print the version
 
@@ -52,6 +55,9 @@ const OPTIONS = {
   config: { type: 'string', short: 'c' },
   password: { type: 'string', short: 'p' },
   out: { type: 'string', short: 'o' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -63,13 +69,14 @@ const COMMANDS: Record<string, readonly OptionName[]> = {
   check: ['config'],
   user: ['config', 'password'],
   cert: ['config', 'out'],
+  migrate: ['from', 'to', 'force'],
   help: [],
 };
 const USER_COMMANDS = ['add', 'del', 'passwd', 'list'];
 
 interface Args {
   positionals: string[];
-  values: { config?: string; password?: string; out?: string; help?: boolean; version?: boolean };
+  values: { config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean };
 }
 
 /** Returns the exit code, or undefined when the process should keep running (start). */
@@ -120,6 +127,9 @@ async function main(argv: string[]): Promise<number | undefined> {
       return user(positionals.slice(1), values.password, configPath);
     case 'cert':
       return cert(positionals.slice(1), values.out, values.config ?? envConfig, configPath);
+    case 'migrate':
+      expectArgs(positionals, 1, 1, 'migrate takes no arguments besides --from, --to and --force');
+      return migrate(values.from, values.to, values.force === true);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -485,6 +495,57 @@ async function cert(args: string[], out: string | undefined, explicitConfig: str
     process.stdout.write(`wrote ${certFile} and ${keyFile} (self-signed, for ${domain} and its conference, upload, pubsub and proxy subdomains)\n`);
   }
   return 0;
+}
+
+// --- migrate -----------------------------------------------------------------------------------
+
+/** Copies an SQLite database into PostgreSQL (lib/storage/copy.ts does the copying). */
+async function migrate(from: string | undefined, to: string | undefined, force: boolean): Promise<number> {
+  if (from === undefined || to === undefined) {
+    throw new UsageError('migrate needs --from sqlite:PATH and --to postgres://URL', 'e.g. parley migrate --from sqlite:data/parley.db --to postgres://parley@localhost/parley');
+  }
+  if (!from.startsWith('sqlite:')) throw new UsageError(`--from must be sqlite:PATH, got "${from}"`);
+  if (!/^postgres(ql)?:\/\//.test(to)) throw new UsageError('--to must be a postgres:// URL', 'write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE');
+  const path = resolve(from.slice('sqlite:'.length));
+  if (from.slice('sqlite:'.length) === '' || !existsSync(path)) {
+    throw new AdminError('PARLEY_ERR_COPY', `there is no SQLite database at ${path}`, 'give the path of storage.path in the config, as --from sqlite:PATH');
+  }
+  const { openDatabase, postgresTarget } = await import('../lib/storage/database.js');
+  const { copyDatabase } = await import('../lib/storage/copy.js');
+  const { ACCOUNT_MIGRATIONS } = await import('../lib/accounts/service.js');
+  const { migrateModules } = await import('../lib/modules/loader.js');
+  const { MODULES } = await import('../lib/modules/catalog.js');
+  const target = postgresTarget(to);
+  const where = `PostgreSQL ${target.host}:${target.port}/${target.database}`;
+
+  const started = Date.now();
+  const source = await openDatabase({ driver: 'sqlite', path });
+  try {
+    const dest = await openDatabase({ driver: 'postgres', url: to });
+    try {
+      // Both sides at this Parley's schema: the tables of core, accounts and every module exist
+      // in the target, and the source has every step this version knows (as a start would do).
+      for (const db of [source, dest]) {
+        await db.migrate('accounts', ACCOUNT_MIGRATIONS);
+        await migrateModules(db, MODULES);
+      }
+      process.stdout.write(`copying ${path} into ${where}\n`);
+      const summary = await copyDatabase(source, dest, {
+        force,
+        onTable: (table, rows) => process.stdout.write(`  ${table.padEnd(24)} ${String(rows).padStart(10)} row${rows === 1 ? '' : 's'}\n`),
+      });
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const tables = summary.tables.length;
+      if (summary.replaced > 0) process.stdout.write(`replaced ${summary.replaced} rows the target held (--force)\n`);
+      process.stdout.write(`copied ${summary.rows} rows in ${tables} table${tables === 1 ? '' : 's'} in ${seconds} s; row counts verified.\n`);
+      process.stdout.write('Next: set storage.driver: postgres and storage.url in the config, then start Parley.\n');
+      return 0;
+    } finally {
+      await dest.close();
+    }
+  } finally {
+    await source.close();
+  }
 }
 
 // --- errors ------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ const tls = z.strictObject({
 
 const storage = z.discriminatedUnion('driver', [
   z.strictObject({ driver: z.literal('sqlite'), path: z.string().min(1).default('data/parley.db') }),
-  z.strictObject({ driver: z.literal('postgres'), url: z.string().min(1) }),
+  z.strictObject({ driver: z.literal('postgres'), url: z.string().min(1), pool: z.number().int().min(1).max(1000).default(10) }),
 ]);
 
 const positiveInt = z.number().int().positive();

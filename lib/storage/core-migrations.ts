@@ -22,12 +22,14 @@ export function coreMigrations(dialect: Dialect): Migration[] {
           .execute();
 
         // `seq` is the insertion order. On SQLite an INTEGER PRIMARY KEY AUTOINCREMENT is the
-        // rowid and is never reused, even after the newest rows are deleted.
+        // rowid and is never reused, even after the newest rows are deleted. On PostgreSQL a
+        // bigint identity (a sequence, never reused either); BY DEFAULT rather than ALWAYS so
+        // that `parley migrate` can copy rows with their seq (then moves the sequence past them).
         let archive = db.schema.createTable('archive');
         archive =
           dialect === 'sqlite'
             ? archive.addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
-            : archive.addColumn('seq', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity());
+            : archive.addColumn('seq', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity());
         await archive
           .addColumn('host', 'text', (c) => c.notNull())
           .addColumn('user', 'text', (c) => c.notNull())

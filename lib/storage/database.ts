@@ -1,18 +1,34 @@
-// Opens the database behind every store (ARCHITECTURE.md §7): SQLite through better-sqlite3 now,
-// PostgreSQL through pg later, both behind Kysely so module code is written once. Opening also
-// applies the core migrations, so the generic stores are ready when this resolves.
+// Opens the database behind every store (ARCHITECTURE.md §7): SQLite through better-sqlite3 (the
+// embedded default) or PostgreSQL through a pg pool (for clusters), both behind Kysely so module
+// code is written once. Opening also applies the core migrations, so the generic stores are
+// ready when this resolves.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, type Dialect as KyselyDialect, type LogEvent, type RootOperationNode } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type Dialect as KyselyDialect,
+  type KyselyPlugin,
+  type LogEvent,
+  type RootOperationNode,
+} from 'kysely';
+import pg from 'pg';
 import type { Metrics } from '../metrics.js';
 import { createArchiveStore } from './archive.js';
 import { CORE_OWNER, coreMigrations } from './core-migrations.js';
 import { StorageError, oneLine } from './errors.js';
 import { createKeyValStore } from './keyval.js';
 import { createSchemaTable, migrate } from './migrations.js';
+import { SqliteBooleanPlugin } from './sqlite-booleans.js';
 import type { CoreTables } from './tables.js';
 import type { Database, Dialect, StorageConfig } from './types.js';
+
+/** Connections per node when storage.pool is not set. */
+export const DEFAULT_POOL_SIZE = 10;
+/** How long opening a PostgreSQL connection may take before the query fails. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface OpenOptions {
   /** Records every query's latency in `parley_storage_seconds`. */
@@ -22,8 +38,9 @@ export interface OpenOptions {
 interface Connection {
   dialect: Dialect;
   kysely: KyselyDialect;
-  /** What an admin reads in an error: the file path (never a connection string's password). */
-  where: string;
+  plugins: KyselyPlugin[];
+  /** The one-line error for a failure while opening: names the file, or host:port (never a password). */
+  openError(err: unknown): StorageError;
 }
 
 export async function openDatabase(config: StorageConfig, options: OpenOptions = {}): Promise<Database> {
@@ -31,26 +48,28 @@ export async function openDatabase(config: StorageConfig, options: OpenOptions =
   const { metrics } = options;
   const db = new Kysely<CoreTables>({
     dialect: connection.kysely,
+    plugins: connection.plugins,
     ...(metrics && {
       log: (event: LogEvent) =>
         metrics.storageSeconds.observe({ operation: operationOf(event.query.query) }, event.queryDurationMillis / 1000),
     }),
   });
+  const dialect = connection.dialect;
   try {
-    await createSchemaTable(db);
-    await migrate(db, CORE_OWNER, coreMigrations(connection.dialect));
+    await createSchemaTable(db, dialect);
+    await migrate(db, dialect, CORE_OWNER, coreMigrations(dialect));
   } catch (err) {
-    await db.destroy();
-    throw err instanceof StorageError ? err : openError(connection.where, err);
+    await db.destroy().catch(() => undefined);
+    throw err instanceof StorageError ? err : connection.openError(err);
   }
 
   let closed = false;
   return {
-    dialect: connection.dialect,
+    dialect,
     db: db as Kysely<any>,
-    migrate: (owner, migrations) => migrate(db, owner, migrations),
-    keyval: (store) => createKeyValStore(db, store),
-    archive: (store) => createArchiveStore(db, connection.dialect, store),
+    migrate: (owner, migrations) => migrate(db, dialect, owner, migrations),
+    keyval: (store) => createKeyValStore(db, dialect, store),
+    archive: (store) => createArchiveStore(db, dialect, store),
     async close() {
       if (closed) return;
       closed = true;
@@ -64,10 +83,9 @@ function connect(config: StorageConfig): Connection {
     case 'sqlite':
       return openSqlite(config.path);
     case 'postgres':
-      // Later: a branch returning { dialect: 'postgres', kysely: new PostgresDialect({ pool }) }.
-      throw new StorageError('PARLEY_ERR_STORAGE', 'PostgreSQL storage is not available yet; use driver: sqlite');
+      return openPostgres(config.url, config.pool);
     default:
-      throw new StorageError('PARLEY_ERR_STORAGE', `unknown storage driver "${String(config.driver)}"; use driver: sqlite`);
+      throw new StorageError('PARLEY_ERR_STORAGE', `unknown storage driver "${String(config.driver)}"; use driver: sqlite or driver: postgres`);
   }
 }
 
@@ -90,12 +108,17 @@ function openSqlite(path: string | undefined): Connection {
     sqlite.pragma('busy_timeout = 5000');
   } catch (err) {
     sqlite?.close();
-    throw openError(where, err);
+    throw sqliteOpenError(where, err);
   }
-  return { dialect: 'sqlite', kysely: new SqliteDialect({ database: sqlite }), where };
+  return {
+    dialect: 'sqlite',
+    kysely: new SqliteDialect({ database: sqlite }),
+    plugins: [new SqliteBooleanPlugin()],
+    openError: (err) => sqliteOpenError(where, err),
+  };
 }
 
-function openError(where: string, err: unknown): StorageError {
+function sqliteOpenError(where: string, err: unknown): StorageError {
   const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
   let hint: string;
   switch (code) {
@@ -113,6 +136,115 @@ function openError(where: string, err: unknown): StorageError {
   return new StorageError('PARLEY_ERR_STORAGE', `cannot open the SQLite database ${where} (${oneLine(err)}): ${hint}`, {
     cause: err,
   });
+}
+
+/** Where a PostgreSQL URL points, for messages: never the password. */
+export interface PostgresTarget {
+  host: string;
+  port: string;
+  database: string;
+  user: string;
+}
+
+/** Parses a postgres:// (or postgresql://) URL enough to name its server in messages. */
+export function postgresTarget(url: string | undefined): PostgresTarget {
+  if (url === undefined || url === '') {
+    throw new StorageError('PARLEY_ERR_STORAGE', 'storage.url is empty; set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE for driver: postgres');
+  }
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new StorageError('PARLEY_ERR_STORAGE', 'storage.url is not a URL; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new StorageError('PARLEY_ERR_STORAGE', `storage.url must start with postgres:// (got ${u.protocol}//); write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE`);
+  }
+  const param = (name: string) => u.searchParams.get(name) ?? undefined;
+  const user = param('user') ?? (decodeURIComponent(u.username) || process.env.PGUSER || process.env.USER || 'postgres');
+  return {
+    // A Unix socket directory comes as ?host=/run/postgresql.
+    host: param('host') ?? (decodeURIComponent(u.hostname) || 'localhost'),
+    port: param('port') ?? (u.port || '5432'),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || user,
+    user,
+  };
+}
+
+// bigint (int8) columns hold times in milliseconds, sequence numbers and counts; pg returns them
+// as strings to be safe beyond 2^53. Parley's never get there, so they come back as numbers, as
+// they do from SQLite; a value that could not be exact stays a string rather than be rounded.
+const INT8 = pg.types.builtins.INT8;
+function parseInt8(text: string): number | string {
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : text;
+}
+const typeParsers = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === INT8 && format !== 'binary') return parseInt8;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+function openPostgres(url: string | undefined, pool: number | undefined): Connection {
+  const target = postgresTarget(url);
+  const size = pool ?? DEFAULT_POOL_SIZE;
+  if (!Number.isSafeInteger(size) || size < 1) {
+    throw new StorageError('PARLEY_ERR_STORAGE', `storage.pool must be a whole number of connections >= 1, got ${size}`);
+  }
+  const pgPool = new pg.Pool({
+    connectionString: url,
+    max: size,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    types: typeParsers,
+  });
+  // An idle connection that the server closes (a restart, a failover) is dropped by the pool and
+  // replaced at the next query; without a listener its error would end the process.
+  pgPool.on('error', () => undefined);
+  return {
+    dialect: 'postgres',
+    kysely: new PostgresDialect({ pool: pgPool }),
+    plugins: [],
+    openError: (err) => postgresOpenError(target, err),
+  };
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ENOENT', 'EPIPE']);
+
+/** The error codes of an error and of the errors it aggregates (a host with two addresses). */
+function codesOf(err: unknown): string[] {
+  const codes: string[] = [];
+  const e = err as { code?: unknown; errors?: unknown } | undefined;
+  if (typeof e?.code === 'string') codes.push(e.code);
+  if (Array.isArray(e?.errors)) for (const inner of e.errors) codes.push(...codesOf(inner));
+  return codes;
+}
+
+function messageOf(err: unknown): string {
+  const text = oneLine(err);
+  if (text !== '') return text;
+  const inner = (err as { errors?: unknown } | undefined)?.errors;
+  return Array.isArray(inner) && inner.length > 0 ? inner.map(oneLine).join('; ') : String(err);
+}
+
+/** One line for a failure to open a PostgreSQL database, with what to do about it. */
+export function postgresOpenError(target: PostgresTarget, err: unknown): StorageError {
+  const at = `${target.host}:${target.port}`;
+  const codes = codesOf(err);
+  const detail = messageOf(err);
+  let message: string;
+  if (codes.some((c) => UNREACHABLE.has(c)) || /timeout|terminated unexpectedly|Connection terminated/i.test(detail)) {
+    message = `cannot reach PostgreSQL at ${at}: ${detail} (start PostgreSQL or fix storage.url)`;
+  } else if (codes.includes('3D000')) {
+    message = `PostgreSQL at ${at} has no database "${target.database}" (create it: createdb -h ${target.host} -p ${target.port} -U ${target.user} ${target.database}; or fix storage.url)`;
+  } else if (codes.includes('28P01') || codes.includes('28000')) {
+    message = `PostgreSQL at ${at} refused the login of "${target.user}": ${detail} (fix the user or password in storage.url, or pg_hba.conf)`;
+  } else if (codes.includes('42501')) {
+    message = `PostgreSQL at ${at}: user "${target.user}" may not create tables in database "${target.database}": ${detail} (grant it: GRANT CREATE ON SCHEMA public TO "${target.user}", or make it the database owner)`;
+  } else {
+    message = `cannot use PostgreSQL database "${target.database}" at ${at}: ${detail} (check storage.url and the server log)`;
+  }
+  return new StorageError('PARLEY_ERR_STORAGE', message, { cause: err });
 }
 
 function operationOf(node: RootOperationNode): string {

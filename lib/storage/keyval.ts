@@ -1,11 +1,14 @@
 // The generic key-value store: small per-account documents (private XML, vCards, preferences).
 // Every query is a primary-key lookup or a primary-key prefix range.
-import type { Kysely } from 'kysely';
-import type { KeyValStore } from './types.js';
+import { sql, type Kysely } from 'kysely';
+import type { Dialect, KeyValStore } from './types.js';
 import type { CoreTables } from './tables.js';
 
-export function createKeyValStore(db: Kysely<CoreTables>, store: string): KeyValStore {
+export function createKeyValStore(db: Kysely<CoreTables>, dialect: Dialect, store: string): KeyValStore {
   if (store === '') throw new TypeError('a key-value store needs a non-empty name');
+  // Keys come back in byte order on both dialects: SQLite compares text as bytes, PostgreSQL by
+  // the database's collation unless told "C" (a sort of one account's few keys).
+  const byKey = dialect === 'postgres' ? sql<string>`${sql.ref('key')} collate "C"` : sql<string>`${sql.ref('key')}`;
   const account = (host: string, user: string) =>
     db.selectFrom('keyval').where('host', '=', host).where('user', '=', user).where('store', '=', store);
 
@@ -35,7 +38,7 @@ export function createKeyValStore(db: Kysely<CoreTables>, store: string): KeyVal
     },
 
     async keys(host, user) {
-      const rows = await account(host, user).select('key').orderBy('key').execute();
+      const rows = await account(host, user).select('key').orderBy(byKey).execute();
       return rows.map((r) => r.key);
     },
 

@@ -1,11 +1,34 @@
 // Versioned schema steps (ARCHITECTURE.md §7): each owner (a module, or 'core') applies its
 // pending migrations in version order, all in one transaction, recorded in `parley_schema`.
-import type { Kysely } from 'kysely';
+//
+// On PostgreSQL several nodes of a cluster may start at once against one database. Every
+// schema change therefore runs in a transaction that first takes one transaction-scoped
+// advisory lock: the nodes migrate one after the other, and each reads the versions applied
+// after it got the lock, so a step never runs twice. (SQLite serialises writers by itself.)
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { StorageError, oneLine } from './errors.js';
-import type { Migration } from './types.js';
+import type { Dialect, Migration } from './types.js';
 import type { CoreTables } from './tables.js';
 
-export async function createSchemaTable(db: Kysely<CoreTables>): Promise<void> {
+/**
+ * The advisory lock key of schema changes: "parley" in ASCII. Advisory locks are per database,
+ * so two Parley databases on one PostgreSQL server never wait for each other.
+ */
+export const SCHEMA_LOCK = 0x7061726c6579;
+
+async function lockSchema(trx: Transaction<CoreTables>, dialect: Dialect): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(SCHEMA_LOCK)})`.execute(trx);
+}
+
+/** Creates `parley_schema` unless it exists (under the lock: PostgreSQL's IF NOT EXISTS can race). */
+export async function createSchemaTable(db: Kysely<CoreTables>, dialect: Dialect): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await lockSchema(trx, dialect);
+    await createSchemaTableIn(trx);
+  });
+}
+
+async function createSchemaTableIn(db: Kysely<CoreTables>): Promise<void> {
   await db.schema
     .createTable('parley_schema')
     .ifNotExists()
@@ -49,10 +72,11 @@ function checkMigrations(owner: string, migrations: readonly Migration[]): Migra
  * Each step must use the `db` it is given (the transaction); on SQLite the outer handle would
  * wait for the transaction's connection forever.
  */
-export async function migrate(db: Kysely<CoreTables>, owner: string, migrations: readonly Migration[]): Promise<void> {
+export async function migrate(db: Kysely<CoreTables>, dialect: Dialect, owner: string, migrations: readonly Migration[]): Promise<void> {
   const ordered = checkMigrations(owner, migrations);
   if (ordered.length === 0) return;
   await db.transaction().execute(async (trx) => {
+    await lockSchema(trx, dialect);
     const applied = new Set(await appliedVersions(trx, owner));
     for (const m of ordered) {
       if (applied.has(m.version)) continue;

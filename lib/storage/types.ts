@@ -1,5 +1,14 @@
-// The storage contract. Implementations: SQLite (better-sqlite3, the embedded default) and,
-// later, PostgreSQL (pg), both through Kysely so module code is written once.
+// The storage contract. Implementations: SQLite (better-sqlite3, the embedded default) and
+// PostgreSQL (pg, for clusters), both through Kysely so module code is written once. The same
+// contract suite (spec/storage/) runs against both.
+//
+// Writing module SQL that both accept: build queries with Kysely (identifiers are quoted, so a
+// column may be called `user`); time in milliseconds as `bigint` (read back as numbers on both);
+// booleans as `integer` 0/1, or `boolean` read through Boolean(); upserts with onConflict();
+// `forUpdate()` only when dialect is 'postgres'; order text with care (PostgreSQL sorts by the
+// database's collation, SQLite by bytes). SQLite runs one transaction at a time; PostgreSQL runs
+// a pool's worth at once (and other nodes'), so a transaction that reads, then writes what it
+// read (a max()+1, a counter) must lock the row it read (forUpdate) or rest on a unique key.
 import type { Kysely } from 'kysely';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -8,8 +17,10 @@ export interface StorageConfig {
   driver: 'sqlite' | 'postgres';
   /** SQLite: a file path, or ':memory:'. */
   path?: string;
-  /** PostgreSQL: a connection string. */
+  /** PostgreSQL: a connection string, postgres://USER:PASSWORD@HOST:PORT/DATABASE. */
   url?: string;
+  /** PostgreSQL: connections in the pool of this node; default 10. */
+  pool?: number;
 }
 
 /** One versioned schema step of one owner (a module, or 'core'). Applied once, in order. */

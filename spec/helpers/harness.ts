@@ -1,9 +1,10 @@
 // The in-process harness (ARCHITECTURE.md §11): the real router, hooks, module loader, accounts
-// and storage (SQLite :memory:, memory session directory), with client sessions that record
-// every stanza they are sent. A spec reads as stanzas in, stanzas out.
+// and storage (SQLite :memory:, or PostgreSQL when PARLEY_TEST_STORAGE=postgres), the memory
+// session directory, with client sessions that record every stanza they are sent. A spec reads
+// as stanzas in, stanzas out.
 import type { z } from 'zod';
-import { openDatabase } from '../../lib/storage/database.js';
 import type { Database } from '../../lib/storage/types.js';
+import { openHarnessStorage } from '../storage/backends.js';
 import { openAccounts } from '../../lib/accounts/service.js';
 import type { AccountService } from '../../lib/accounts/types.js';
 import { SessionDirectory } from '../../lib/sessions/directory.js';
@@ -30,6 +31,11 @@ export interface HarnessOptions {
   server?: Partial<ServerInfo>;
   /** An SQLite file, for specs that restart on the same data; default `:memory:`. */
   storagePath?: string;
+  /**
+   * The database: SQLite, unless PARLEY_TEST_STORAGE=postgres runs every harness on this run's
+   * PostgreSQL test database (spec/storage/backends.ts). A spec that needs one dialect names it.
+   */
+  storage?: 'sqlite' | 'postgres';
   /** Defaults to a silent logger. */
   log?: Logger;
 }
@@ -201,7 +207,7 @@ export class Harness {
     const hosts = options.hosts ?? ['example.com'];
     if (hosts.length === 0) throw new Error('Harness.start: give at least one host');
     const log = options.log ?? silentLogger();
-    const storage = await openDatabase({ driver: 'sqlite', path: options.storagePath ?? ':memory:' });
+    const storage = await openHarnessStorage(options.storagePath, options.storage);
     try {
       // 4096 is the RFC 7677 minimum and the fastest allowed: tests create many accounts.
       const accounts = await openAccounts(storage, { scramIterations: 4096 });

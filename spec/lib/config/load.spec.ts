@@ -208,7 +208,7 @@ describe('config loading', () => {
 
     it('takes a postgres storage with a url, and requires the url', () => {
       const config = parseConfig({ hosts: ['a.test'], storage: { driver: 'postgres', url: 'postgres://p@localhost/db' } }, MODULES, '/');
-      expect(config.storage).to.deep.equal({ driver: 'postgres', url: 'postgres://p@localhost/db' });
+      expect(config.storage).to.deep.equal({ driver: 'postgres', url: 'postgres://p@localhost/db', pool: 10 });
       expect(issueAt(issuesOf(() => parseConfig({ hosts: ['a.test'], storage: { driver: 'postgres' } }, MODULES, '/')), 'storage.url').message).to.equal('required');
     });
 

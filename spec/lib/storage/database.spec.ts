@@ -2,10 +2,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { createServer, type AddressInfo } from 'node:net';
 import { sql, type Kysely } from 'kysely';
 import { Metrics } from '../../../lib/metrics.js';
 import { openDatabase } from '../../../lib/storage/database.js';
 import type { Database, Migration } from '../../../lib/storage/types.js';
+import { PG_ADMIN_URL, postgresSkipReason, sharedPostgres } from '../../storage/backends.js';
+
+// Behaviour every dialect shares (stores, migrations, query plans) is in the contract suite,
+// spec/storage/; this file covers what opening each kind of database involves.
+
+const pgSkip = await postgresSkipReason();
 
 async function pragma(db: Kysely<any>, name: string): Promise<unknown> {
   const { rows } = await sql<Record<string, unknown>>`${sql.raw(`pragma ${name}`)}`.execute(db);
@@ -17,10 +24,6 @@ async function tables(db: Kysely<any>): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-async function schemaRows(db: Kysely<any>, owner: string): Promise<Array<{ version: number; applied_at: number }>> {
-  return db.selectFrom('parley_schema').select(['version', 'applied_at']).where('owner', '=', owner).orderBy('version').execute();
-}
-
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; cause?: unknown }> {
   try {
     await promise;
@@ -30,13 +33,19 @@ async function rejection(promise: Promise<unknown>): Promise<Error & { code?: st
   throw new Error('expected a rejection');
 }
 
-function table(name: string, version: number): Migration {
-  return {
-    version,
-    async up(db) {
-      await db.schema.createTable(name).addColumn('host', 'text', (c) => c.notNull()).execute();
-    },
-  };
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+function urlOf(database: string, params: Record<string, string> = {}): string {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${database}`;
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
 }
 
 describe('openDatabase', () => {
@@ -125,106 +134,154 @@ describe('openDatabase', () => {
     });
   });
 
-  describe('PostgreSQL', () => {
-    it('refuses clearly until it is implemented', async () => {
-      const err = await rejection(openDatabase({ driver: 'postgres', url: 'postgres://localhost/parley' }));
-      expect(err.message).to.equal('PostgreSQL storage is not available yet; use driver: sqlite');
+  describe('PostgreSQL, without a server', () => {
+    it('fails with one PARLEY_ERR_STORAGE line naming host and port when nothing listens there', async () => {
+      const port = await closedPort();
+      const err = await rejection(openDatabase({ driver: 'postgres', url: `postgres://parley:s3cret@127.0.0.1:${port}/parley` }));
+      expect(err.code).to.equal('PARLEY_ERR_STORAGE');
+      expect(err.message).to.match(new RegExp(`^cannot reach PostgreSQL at 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.* \\(start PostgreSQL or fix storage\\.url\\)$`));
+      expect(err.message).not.to.include('\n');
+      expect(err.message).not.to.include('s3cret');
+    });
+
+    it('fails with PARLEY_ERR_STORAGE when the url is empty, not a URL, or not postgres://', async () => {
+      for (const url of [undefined, '', 'not a url', 'mysql://localhost/parley']) {
+        const err = await rejection(openDatabase({ driver: 'postgres', ...(url === undefined ? {} : { url }) }));
+        expect(err.code, String(url)).to.equal('PARLEY_ERR_STORAGE');
+        expect(err.message, String(url)).to.include('storage.url');
+      }
+    });
+
+    it('refuses a pool of no connections', async () => {
+      const err = await rejection(openDatabase({ driver: 'postgres', url: 'postgres://localhost/parley', pool: 0 }));
+      expect(err.code).to.equal('PARLEY_ERR_STORAGE');
+      expect(err.message).to.include('storage.pool');
     });
   });
 
-  describe('migrate', () => {
-    beforeEach(async () => {
-      database = await openDatabase({ driver: 'sqlite', path: join(dir, 'm.db') });
+  describe('PostgreSQL', function () {
+    this.timeout(30_000);
+    before(function () {
+      if (pgSkip !== undefined) {
+        console.log(`      (skipped: ${pgSkip})`);
+        this.skip();
+      }
     });
 
-    it('records the core migrations under the owner "core"', async () => {
-      const rows = await schemaRows(database!.db, 'core');
-      expect(rows.map((r) => r.version)).to.deep.equal([1]);
+    /** A URL on a fresh schema of this run's test database. */
+    async function freshUrl(params: Record<string, string> = {}): Promise<string> {
+      const test = await sharedPostgres();
+      const schema = await test.schema();
+      const u = new URL(test.url(schema));
+      for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+      return u.toString();
+    }
+
+    it('opens with dialect "postgres" and the core tables', async () => {
+      database = await openDatabase({ driver: 'postgres', url: await freshUrl() });
+      expect(database.dialect).to.equal('postgres');
+      const { rows } = await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() order by 1`.execute(database.db);
+      expect(rows.map((r) => r.name)).to.deep.equal(['archive', 'keyval', 'parley_schema']);
     });
 
-    it('applies pending migrations in version order and records each with its time', async () => {
-      const order: number[] = [];
-      const step = (version: number): Migration => ({
-        version,
-        async up(db) {
-          order.push(version);
-          await db.schema.createTable(`t${version}`).addColumn('host', 'text').execute();
-        },
-      });
-      const before = Date.now();
-      await database!.migrate('roster', [step(3), step(1), step(2)]);
-      expect(order).to.deep.equal([1, 2, 3]);
-      const rows = await schemaRows(database!.db, 'roster');
-      expect(rows.map((r) => r.version)).to.deep.equal([1, 2, 3]);
-      for (const r of rows) expect(r.applied_at).to.be.within(before, Date.now());
+    it('keeps data across a close and a reopen', async () => {
+      const url = await freshUrl();
+      database = await openDatabase({ driver: 'postgres', url });
+      await database.keyval('private').set('example.org', 'juliet', 'k', 'v');
+      await database.close();
+      database = await openDatabase({ driver: 'postgres', url });
+      expect(await database.keyval('private').get('example.org', 'juliet', 'k')).to.equal('v');
     });
 
-    it('does nothing when run again with the same migrations', async () => {
+    it('says which database is missing and how to create it', async () => {
+      const err = await rejection(openDatabase({ driver: 'postgres', url: urlOf('parley_no_such_database') }));
+      expect(err.code).to.equal('PARLEY_ERR_STORAGE');
+      expect(err.message).to.include('no database "parley_no_such_database"').and.include('createdb');
+      expect(err.message).not.to.include('\n');
+    });
+
+    it('says when the server refuses the login', async () => {
+      const u = new URL(urlOf('postgres'));
+      u.username = 'parley_no_such_role';
+      const err = await rejection(openDatabase({ driver: 'postgres', url: u.toString() }));
+      expect(err.code).to.equal('PARLEY_ERR_STORAGE');
+      expect(err.message).to.include('refused the login of "parley_no_such_role"').and.include('storage.url');
+    });
+
+    it('returns bigint values as numbers, and one beyond 2^53 as its exact digits', async () => {
+      database = await openDatabase({ driver: 'postgres', url: await freshUrl() });
+      const { rows } = await sql<{ small: unknown; big: unknown; n: unknown }>`
+        select 1700000000000::bigint as small, 9007199254740993::bigint as big, count(*) as n from keyval`.execute(database.db);
+      expect(rows[0]).to.deep.equal({ small: 1_700_000_000_000, big: '9007199254740993', n: 0 });
+    });
+
+    it('keeps at most storage.pool connections (default 10)', async () => {
+      const url = await freshUrl({ application_name: 'parley-pool-test' });
+      const test = await sharedPostgres();
+      const peak = async (db: Database, queries: number): Promise<number> => {
+        const sleeping = Promise.all(Array.from({ length: queries }, () => sql`select pg_sleep(0.3)`.execute(db.db)));
+        await new Promise((r) => setTimeout(r, 150));
+        const { rows } = await test.query(`select count(*)::int as n from pg_stat_activity where datname = '${test.name}' and application_name = 'parley-pool-test'`);
+        await sleeping;
+        return rows[0].n as number;
+      };
+      database = await openDatabase({ driver: 'postgres', url, pool: 2 });
+      expect(await peak(database, 5)).to.equal(2);
+      await database.close();
+      database = await openDatabase({ driver: 'postgres', url });
+      expect(await peak(database, 14)).to.equal(10);
+    });
+
+    it('migrates once when several nodes start at the same moment (advisory lock)', async () => {
+      const url = await freshUrl();
       let runs = 0;
-      const m: Migration = {
+      const slow: Migration = {
         version: 1,
         async up(db) {
           runs++;
-          await db.schema.createTable('once').addColumn('host', 'text').execute();
+          await sql`select pg_sleep(0.2)`.execute(db);
+          await db.schema.createTable('raced').addColumn('host', 'text').execute();
         },
       };
-      await database!.migrate('once', [m]);
-      await database!.migrate('once', [m]);
-      expect(runs).to.equal(1);
-      expect(await schemaRows(database!.db, 'once')).to.have.length(1);
+      // Four nodes open the same empty database at once: schema table, core tables, then a module.
+      const nodes = await Promise.all(Array.from({ length: 4 }, () => openDatabase({ driver: 'postgres', url })));
+      try {
+        await Promise.all(nodes.map((n) => n.migrate('raced', [slow])));
+        expect(runs).to.equal(1);
+        const rows = await nodes[0]!.db.selectFrom('parley_schema').select(['owner', 'version']).orderBy('owner').execute();
+        expect(rows).to.deep.equal([
+          { owner: 'core', version: 1 },
+          { owner: 'raced', version: 1 },
+        ]);
+      } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+      }
     });
 
-    it('applies only the new versions when an owner adds a migration', async () => {
-      await database!.migrate('vcard', [table('vcard_a', 1)]);
-      let ranOld = false;
-      await database!.migrate('vcard', [
-        { version: 1, up: async () => void (ranOld = true) },
-        table('vcard_b', 2),
-      ]);
-      expect(ranOld).to.equal(false);
-      expect(await tables(database!.db)).to.include.members(['vcard_a', 'vcard_b']);
+    it('records query latency per operation when given metrics', async () => {
+      const metrics = new Metrics();
+      database = await openDatabase({ driver: 'postgres', url: await freshUrl() }, { metrics });
+      await database.keyval('private').set('example.org', 'juliet', 'k', 'v');
+      await database.keyval('private').get('example.org', 'juliet', 'k');
+      const { body } = await metrics.render();
+      expect(body).to.match(/^parley_storage_seconds_count\{operation="insert"\} [1-9]/m);
+      expect(body).to.match(/^parley_storage_seconds_count\{operation="select"\} [1-9]/m);
     });
 
-    it('keeps versions of different owners apart', async () => {
-      await database!.migrate('alpha', [table('alpha_1', 1)]);
-      await database!.migrate('beta', [table('beta_1', 1)]);
-      expect((await schemaRows(database!.db, 'alpha')).map((r) => r.version)).to.deep.equal([1]);
-      expect((await schemaRows(database!.db, 'beta')).map((r) => r.version)).to.deep.equal([1]);
+    it('can be closed twice', async () => {
+      database = await openDatabase({ driver: 'postgres', url: await freshUrl() });
+      await database.close();
+      await database.close();
     });
 
-    it('rolls back the whole batch of an owner when one step fails, naming owner and version', async () => {
-      const failing: Migration = {
-        version: 2,
-        async up(db) {
-          await db.schema.createTable('half_done').addColumn('host', 'text').execute();
-          throw new Error('boom');
-        },
-      };
-      const err = await rejection(database!.migrate('mam', [table('mam_ok', 1), failing]));
-      expect(err.message).to.include('mam').and.include('version 2').and.include('boom');
-      expect(err.code).to.equal('PARLEY_ERR_MIGRATION');
-      expect((err.cause as Error).message).to.equal('boom');
-      expect(await tables(database!.db)).not.to.include.oneOf(['mam_ok', 'half_done']);
-      expect(await schemaRows(database!.db, 'mam')).to.deep.equal([]);
-    });
-
-    it('leaves earlier batches of the same owner in place when a later batch fails', async () => {
-      await database!.migrate('muc', [table('muc_1', 1)]);
-      await rejection(
-        database!.migrate('muc', [
-          table('muc_1', 1),
-          { version: 2, up: async () => Promise.reject(new Error('nope')) },
-        ]),
-      );
-      expect(await tables(database!.db)).to.include('muc_1');
-      expect((await schemaRows(database!.db, 'muc')).map((r) => r.version)).to.deep.equal([1]);
-    });
-
-    it('rejects a list that declares a version twice before touching the schema', async () => {
-      const err = await rejection(database!.migrate('dup', [table('dup_a', 1), table('dup_b', 1)]));
-      expect(err.code).to.equal('PARLEY_ERR_MIGRATION');
-      expect(err.message).to.include('dup').and.include('version 1');
-      expect(await tables(database!.db)).not.to.include.oneOf(['dup_a', 'dup_b']);
+    it('serves queries again after the server ends an idle connection', async () => {
+      const url = await freshUrl({ application_name: 'parley-kill-test' });
+      database = await openDatabase({ driver: 'postgres', url });
+      await database.keyval('private').set('example.org', 'juliet', 'k', 'v');
+      const test = await sharedPostgres();
+      await test.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'parley-kill-test'`);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await database.keyval('private').get('example.org', 'juliet', 'k')).to.equal('v');
     });
   });
 });
