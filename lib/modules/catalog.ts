@@ -3,15 +3,19 @@ import type { z } from 'zod';
 import type { ModuleDefinition } from './define.js';
 import adhoc from '../../modules/adhoc/index.js';
 import admin from '../../modules/admin/index.js';
+import avatars from '../../modules/avatars/index.js';
 import blocking from '../../modules/blocking/index.js';
+import bookmarks from '../../modules/bookmarks/index.js';
 import caps from '../../modules/caps/index.js';
 import contactInfo from '../../modules/contact_info/index.js';
 import disco from '../../modules/disco/index.js';
 import last from '../../modules/last/index.js';
 import offline from '../../modules/offline/index.js';
+import pep from '../../modules/pep/index.js';
 import ping from '../../modules/ping/index.js';
 import presence from '../../modules/presence/index.js';
 import privateXml from '../../modules/private/index.js';
+import pubsub from '../../modules/pubsub/index.js';
 import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
 import time from '../../modules/time/index.js';
@@ -23,15 +27,19 @@ type AnyModule = ModuleDefinition<z.ZodType, unknown>;
 export const MODULES: readonly AnyModule[] = [
   adhoc as AnyModule,
   admin as AnyModule,
+  avatars as AnyModule,
   blocking as AnyModule,
+  bookmarks as AnyModule,
   caps as AnyModule,
   contactInfo as AnyModule,
   disco as AnyModule,
   last as AnyModule,
   offline as AnyModule,
+  pep as AnyModule,
   ping as AnyModule,
   presence as AnyModule,
   privateXml as AnyModule,
+  pubsub as AnyModule,
   register as AnyModule,
   roster as AnyModule,
   time as AnyModule,

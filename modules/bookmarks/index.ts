@@ -1,0 +1,199 @@
+// Bookmarks, kept as one list whatever protocol a client speaks: XEP-0402 (PEP native
+// bookmarks, the list itself), XEP-0048 over PEP (XEP-0223 `storage:bookmarks` node, one item)
+// and XEP-0048 over XEP-0049 private XML. A change through any of them reaches the others, with
+// notifications for PEP subscribers (XEP-0402 §5.3 `#compat` and `#compat-pep`; XEP-0411).
+//
+// Private XML belongs to modules/private, which has no API yet: this module learns of a
+// successful private set of storage:bookmarks by watching the client's request (stanza/inbound)
+// and its result (stanza/outgoing), and keeps the private copy up to date by writing the
+// private module's key-value entry (`private` store, key `{storage:bookmarks}storage`).
+import { cloneElement, defineModule, Jid, KeyedLock, NS, parseXml, z } from '../../lib/module-api.js';
+import type { Element, SessionHandle } from '../../lib/module-api.js';
+import disco from '../disco/index.js';
+import pep, { type PubsubItem } from '../pep/index.js';
+import privateXml from '../private/index.js';
+import { bookmarksOfStorage, canonical, NS_BOOKMARKS, NS_LEGACY, storageOf, urlsOf, type Bookmark } from './convert.js';
+
+export * from './convert.js';
+
+export const NS_BOOKMARKS_COMPAT = `${NS_BOOKMARKS}#compat`;
+export const NS_BOOKMARKS_COMPAT_PEP = `${NS_BOOKMARKS}#compat-pep`;
+export const NS_BOOKMARKS_CONVERSION = 'urn:xmpp:bookmarks-conversion:0';
+
+/** The private module's key for storage:bookmarks (Clark notation). */
+const PRIVATE_KEY = `{${NS_LEGACY}}storage`;
+const SOURCE = 'bookmarks';
+/** Private-XML sets awaiting their result, per session. */
+const MAX_PENDING_PER_SESSION = 16;
+
+export default defineModule({
+  name: 'bookmarks',
+  xeps: [
+    { xep: 402, version: '1.2.0', status: 'complete' },
+    { xep: 48, version: '1.2', status: 'complete', note: 'over PEP (XEP-0223) and private XML (XEP-0049), kept in step with XEP-0402' },
+    { xep: 411, version: '0.2.0', status: 'complete' },
+  ],
+  defaultEnabled: true,
+  requires: [pep, disco],
+  optional: [privateXml],
+  config: z.strictObject({}),
+  setup(ctx) {
+    const pepApi = ctx.deps.get(pep);
+    const withPrivate = ctx.deps.has(privateXml);
+    const privateStore = ctx.keyval('private');
+    const lock = new KeyedLock();
+
+    // XEP-0402 §3 and XEP-0223: private nodes, whatever the publishing client forgot to ask for.
+    pepApi.setNodeDefaults(NS_BOOKMARKS, { accessModel: 'whitelist', maxItems: 'max', sendLastPublishedItem: 'never', persistItems: true });
+    pepApi.setNodeDefaults(NS_LEGACY, { accessModel: 'whitelist', persistItems: true });
+
+    ctx.deps.get(disco).addInfoProvider({ target: 'account' }, () => ({
+      features: withPrivate ? [NS_BOOKMARKS_COMPAT, NS_BOOKMARKS_COMPAT_PEP, NS_BOOKMARKS_CONVERSION] : [NS_BOOKMARKS_COMPAT_PEP],
+    }));
+
+    const run = (owner: Jid, fn: () => Promise<void>) =>
+      lock.run(owner.toString(), fn).catch((err: unknown) => ctx.log.error({ err, owner: owner.toString() }, 'bookmarks conversion failed'));
+
+    // ------------------------------------------------------------------ the three copies
+
+    function toBookmark(item: PubsubItem): Bookmark | undefined {
+      const c = item.payload;
+      if (!c || c.name !== 'conference' || c.attrs.xmlns !== NS_BOOKMARKS) return undefined;
+      const jid = Jid.tryParse(item.id);
+      return jid && jid.resource === undefined ? { jid: jid.toString(), conference: c } : undefined;
+    }
+
+    async function modern(owner: Jid): Promise<Bookmark[]> {
+      return (await pepApi.items(owner, NS_BOOKMARKS)).map(toBookmark).filter((b): b is Bookmark => b !== undefined);
+    }
+
+    async function legacyPep(owner: Jid): Promise<Element | undefined> {
+      const [item] = await pepApi.items(owner, NS_LEGACY, { max: 1 });
+      const p = item?.payload;
+      return p && p.name === 'storage' && p.attrs.xmlns === NS_LEGACY ? p : undefined;
+    }
+
+    async function legacyPrivate(owner: Jid): Promise<Element | undefined> {
+      if (!withPrivate) return undefined;
+      const raw = await privateStore.get(ctx.host, owner.local!, PRIVATE_KEY);
+      if (raw === undefined) return undefined;
+      try {
+        return parseXml(raw);
+      } catch {
+        return undefined;
+      }
+    }
+
+    async function writePrivate(owner: Jid, storage: Element): Promise<void> {
+      if (!withPrivate) return;
+      const empty = storage.getChildElements().length === 0;
+      // The private module's own rule: an empty element is no entry.
+      if (empty) await privateStore.delete(ctx.host, owner.local!, PRIVATE_KEY);
+      else await privateStore.set(ctx.host, owner.local!, PRIVATE_KEY, storage.toString());
+    }
+
+    async function writeLegacyPep(owner: Jid, storage: Element): Promise<void> {
+      if (canonical(await legacyPep(owner)) === canonical(storage)) return;
+      // XEP-0048 §3.3 / XEP-0223: one item, private.
+      await pepApi.publish(owner, NS_LEGACY, { id: 'current', payload: storage }, { source: SOURCE });
+    }
+
+    /** XEP-0402 changed: the XEP-0048 copies follow (keeping their URL bookmarks). */
+    async function fromModern(owner: Jid): Promise<void> {
+      const list = await modern(owner);
+      const pepCopy = await legacyPep(owner);
+      const privateCopy = await legacyPrivate(owner);
+      await writeLegacyPep(owner, storageOf(list, urlsOf(pepCopy ?? privateCopy)));
+      await writePrivate(owner, storageOf(list, urlsOf(privateCopy ?? pepCopy)));
+    }
+
+    /**
+     * A XEP-0048 list was stored through PEP or private XML: XEP-0402 items follow, changed ones
+     * only (XEP-0402 §5.3.2: no notifications for unchanged items), then the other legacy copy.
+     */
+    async function fromLegacy(owner: Jid, storage: Element, origin: 'pep' | 'private'): Promise<void> {
+      const wanted = bookmarksOfStorage(storage);
+      const current = new Map((await modern(owner)).map((b) => [b.jid, b]));
+      for (const b of wanted) {
+        const had = current.get(b.jid);
+        current.delete(b.jid);
+        if (had && canonical(had.conference) === canonical(b.conference)) continue;
+        await pepApi.publish(owner, NS_BOOKMARKS, { id: b.jid, payload: b.conference }, { source: SOURCE });
+      }
+      if (current.size > 0) await pepApi.retract(owner, NS_BOOKMARKS, [...current.keys()], { notify: true, source: SOURCE });
+      if (origin === 'private') await writeLegacyPep(owner, storage);
+      else await writePrivate(owner, storage);
+    }
+
+    // ------------------------------------------------------------------ PEP events
+
+    pepApi.on(NS_BOOKMARKS, {
+      published: (e) => { if (e.source !== SOURCE) return run(e.svc, () => fromModern(e.svc)); },
+      retracted: (e) => { if (e.source !== SOURCE) return run(e.svc, () => fromModern(e.svc)); },
+      purged: (e) => { if (e.source !== SOURCE) return run(e.svc, () => fromModern(e.svc)); },
+      deleted: (e) => { if (e.source !== SOURCE) return run(e.svc, () => fromModern(e.svc)); },
+    });
+    pepApi.on(NS_LEGACY, {
+      published: (e) => {
+        const p = e.item.payload;
+        if (e.source === SOURCE || !p || p.name !== 'storage' || p.attrs.xmlns !== NS_LEGACY) return;
+        return run(e.svc, () => fromLegacy(e.svc, p, 'pep'));
+      },
+    });
+
+    // ------------------------------------------------------------------ private XML (XEP-0049)
+
+    /** Private sets of storage:bookmarks by session, by iq id, until their result goes out. */
+    const pending = new Map<string, Map<string, Element>>();
+
+    ctx.on('stanza/inbound', ({ session, stanza }) => {
+      if (!withPrivate || stanza.kind !== 'iq' || stanza.type !== 'set' || stanza.id === undefined) return undefined;
+      const q = stanza.payload;
+      if (!q || q.name !== 'query' || q.attrs.xmlns !== NS.privateXml) return undefined;
+      if (stanza.to && !stanza.to.equals(session.jid.bare())) return undefined;
+      const storage = q.getChildElements().find((c) => c.name === 'storage' && c.attrs.xmlns === NS_LEGACY);
+      if (!storage) return undefined;
+      let mine = pending.get(session.id);
+      if (!mine) pending.set(session.id, (mine = new Map()));
+      if (mine.size >= MAX_PENDING_PER_SESSION) mine.delete(mine.keys().next().value as string);
+      mine.set(stanza.id, cloneElement(storage));
+      return undefined;
+    });
+
+    ctx.on('stanza/outgoing', ({ session, stanza }) => {
+      if (stanza.name !== 'iq') return undefined;
+      const mine = pending.get(session.id);
+      const id = stanza.attrs.id as string | undefined;
+      if (!mine || id === undefined || !mine.has(id)) return undefined;
+      const type = stanza.attrs.type as string | undefined;
+      if (type !== 'result' && type !== 'error') return undefined;
+      const storage = mine.get(id)!;
+      mine.delete(id);
+      if (mine.size === 0) pending.delete(session.id);
+      if (type === 'result') void privateSet(session, storage);
+      return undefined;
+    });
+
+    function privateSet(session: SessionHandle, storage: Element): Promise<void> {
+      const owner = session.jid.bare();
+      return run(owner, () => fromLegacy(owner, storage, 'private'));
+    }
+
+    ctx.on('session/closed', ({ session }) => {
+      pending.delete(session.id);
+    });
+
+    // XEP-0411 §4: bookmarks kept only by the older protocols become XEP-0402 items before a
+    // client looks, so PEP-only clients see them.
+    ctx.on('session/bound', ({ session }) => {
+      const owner = session.jid.bare();
+      void run(owner, async () => {
+        if (await pepApi.node(owner, NS_BOOKMARKS)) return;
+        const old = (await legacyPep(owner)) ?? (await legacyPrivate(owner));
+        if (old && old.getChildren('conference').length > 0) await fromLegacy(owner, old, (await legacyPep(owner)) ? 'pep' : 'private');
+      });
+    });
+
+    // The PEP nodes go with the account (modules/pep); the private copy with modules/private.
+  },
+});
