@@ -12,6 +12,15 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import { StorageError } from './errors.js';
 import type { ArchiveItem, ArchivePage, ArchiveQuery, ArchiveStore, Dialect } from './types.js';
 import type { CoreTables } from './tables.js';
+import { AppendBatcher } from './append-batcher.js';
+
+// One batcher per database, shared by every archive store on it (one fsync for all of them).
+const batchers = new WeakMap<Kysely<CoreTables>, AppendBatcher>();
+function batcherOf(db: Kysely<CoreTables>): AppendBatcher {
+  let b = batchers.get(db);
+  if (!b) batchers.set(db, (b = new AppendBatcher(db)));
+  return b;
+}
 
 /** Ids per `IN (…)` list: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const ID_CHUNK = 500;
@@ -104,10 +113,7 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
       if (!Number.isSafeInteger(item.when)) {
         throw new TypeError(`archive item "${item.id}": when must be whole milliseconds since the epoch, got ${item.when}`);
       }
-      await db
-        .insertInto('archive')
-        .values({ host, user, store, id: item.id, ts: item.when, with_jid: item.with ?? null, value: item.value })
-        .execute();
+      await batcherOf(db).append({ host, user, store, id: item.id, ts: item.when, with_jid: item.with ?? null, value: item.value });
     },
 
     async query(host, user, q) {
