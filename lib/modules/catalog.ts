@@ -7,9 +7,12 @@ import avatars from '../../modules/avatars/index.js';
 import blocking from '../../modules/blocking/index.js';
 import bookmarks from '../../modules/bookmarks/index.js';
 import caps from '../../modules/caps/index.js';
+import carbons from '../../modules/carbons/index.js';
 import contactInfo from '../../modules/contact_info/index.js';
 import disco from '../../modules/disco/index.js';
 import last from '../../modules/last/index.js';
+import mam from '../../modules/mam/index.js';
+import muc from '../../modules/muc/index.js';
 import offline from '../../modules/offline/index.js';
 import pep from '../../modules/pep/index.js';
 import ping from '../../modules/ping/index.js';
@@ -31,9 +34,12 @@ export const MODULES: readonly AnyModule[] = [
   blocking as AnyModule,
   bookmarks as AnyModule,
   caps as AnyModule,
+  carbons as AnyModule,
   contactInfo as AnyModule,
   disco as AnyModule,
   last as AnyModule,
+  mam as AnyModule,
+  muc as AnyModule,
   offline as AnyModule,
   pep as AnyModule,
   ping as AnyModule,
