@@ -3,7 +3,9 @@ export { z } from 'zod';
 export { defineModule } from './modules/define.js';
 export type {
   ModuleContext, ModuleDefinition, ModuleManifest, PreAuthIqHandler, PreAuthOrigin, DiscoIdentity, XepSupport, ServerInfo, SessionView, StreamFeatureProvider,
+  StreamControl, StreamNonzaHandler,
 } from './modules/define.js';
+export type { StreamErrorCondition } from './stream/stream-error.js';
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';
 export { parseXml } from './xml/parse.js';
@@ -16,9 +18,10 @@ export { buildForm, readForm } from './stanza/forms.js';
 export type { FormField, FieldType, SubmittedForm } from './stanza/forms.js';
 export type { StanzaErrorCondition, ErrorType } from './stanza/error.js';
 export type { Stanza, MessageStanza, PresenceStanza, IqStanza, MessageType, PresenceType, IqType } from './stanza/envelope.js';
+export { toEnvelope } from './stanza/envelope.js';
 export type { IqHandler, IqOrigin, IqSpec, IqTarget } from './routing/iq-registry.js';
-export type { HookName, HookEvent, HookHandler, FilterResult, ClaimResult } from './hooks/types.js';
-export type { SessionHandle, SessionStateKey } from './sessions/types.js';
+export type { HookName, HookEvent, HookHandler, FilterResult, ClaimResult, ClaimHookName } from './hooks/types.js';
+export type { SessionHandle, SessionStateKey, SessionTap } from './sessions/types.js';
 export type { Database, KeyValStore, ArchiveStore, ArchiveItem, ArchiveQuery, ArchivePage, Migration } from './storage/types.js';
 export type { AccountService } from './accounts/types.js';
 export { AccountError } from './accounts/types.js';

@@ -260,6 +260,9 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
         if (stopped) return;
         stopped = true;
         for (const s of [...streams.streams]) s.streamError('system-shutdown', 'the server is stopping');
+        // Sessions kept for stream resumption (XEP-0198) have no stream: they end now, so that
+        // their unacknowledged messages reach offline storage before it closes.
+        for (const s of sessions.all()) if (s.hibernating) s.close('system-shutdown', 'the server is stopping');
         // session/closed handlers (last activity, presence) write to storage: let them finish.
         await Promise.allSettled([...inFlight]);
         for (const fn of cleanups.reverse()) await fn();

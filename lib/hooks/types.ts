@@ -11,9 +11,22 @@ export type ClaimResult = void | undefined | 'claimed';
 type Awaitable<T> = T | Promise<T>;
 
 export interface HookMap {
-  /** A resource was bound (or a session resumed onto a new stream). */
+  /** A resource was bound. A session resumed onto a new stream fires `session/resumed` instead. */
   'session/bound': { kind: 'notify'; event: { session: SessionHandle } };
-  /** A bound session ended, gracefully or not. */
+  /**
+   * A bound session's connection went away without a clean end: no `</stream:stream>` from the
+   * client, no stream error from the server (XEP-0198 §5 "unfinished" stream). A handler that
+   * claims it keeps the session bound and hibernating (stream management) and must end it later
+   * with `session.close()`; unclaimed, the session closes at once as any other.
+   */
+  'session/lost': { kind: 'claim'; event: { session: SessionHandle; reason: string } };
+  /**
+   * A session moved onto a new stream (XEP-0198 resumption), from hibernation or from a stream
+   * still open (which was closed). Fires once the handler that resumed it has returned. The
+   * session object, and so its declared state, is the same.
+   */
+  'session/resumed': { kind: 'notify'; event: { session: SessionHandle } };
+  /** A bound session ended, gracefully or not (for a hibernating session: when it expires). */
   'session/closed': { kind: 'notify'; event: { session: SessionHandle; reason: string } };
   /** A session sent its initial presence (fired by the presence module after its broadcast). */
   'presence/initial': { kind: 'notify'; event: { session: SessionHandle } };
@@ -28,8 +41,14 @@ export interface HookMap {
   'message/inbound': { kind: 'filter'; event: { stanza: MessageStanza } };
   /** Just before a message is handed to one local session. */
   'message/deliver': { kind: 'filter'; event: { session: SessionHandle; stanza: MessageStanza } };
-  /** A message no session can take: offline storage claims it, else the core bounces it. */
-  'message/undeliverable': { kind: 'claim'; event: { stanza: MessageStanza } };
+  /**
+   * A message no session can take: offline storage claims it, else the core bounces it.
+   * `unacked` is set when stream management hands back a message that was written to that
+   * session, which ended without acknowledging it (XEP-0198 §4): it is addressed to the bare JID,
+   * and the account's other resources already had their copies at delivery time (handlers that
+   * copy to other resources, like carbons, skip it).
+   */
+  'message/undeliverable': { kind: 'claim'; event: { stanza: MessageStanza; unacked?: SessionHandle } };
   /** A presence sent by a local client. Unclaimed directed presence is routed as is. */
   'presence/outbound': { kind: 'claim'; event: { session: SessionHandle; stanza: PresenceStanza } };
   /** A presence addressed to a local account. Unclaimed, it goes to the addressed session(s). */
@@ -44,6 +63,7 @@ export interface HookMap {
 
 export type HookName = keyof HookMap;
 export type NotifyHookName = { [K in HookName]: HookMap[K]['kind'] extends 'notify' ? K : never }[HookName];
+export type ClaimHookName = { [K in HookName]: HookMap[K]['kind'] extends 'claim' ? K : never }[HookName];
 export type HookKind<K extends HookName> = HookMap[K]['kind'];
 export type HookEvent<K extends HookName> = HookMap[K]['event'];
 export type HookResult<K extends HookName> = HookKind<K> extends 'filter'
@@ -55,6 +75,8 @@ export type HookHandler<K extends HookName> = (event: HookEvent<K>) => Awaitable
 
 export const HOOK_KINDS: { [K in HookName]: HookKind<K> } = {
   'session/bound': 'notify',
+  'session/lost': 'claim',
+  'session/resumed': 'notify',
   'session/closed': 'notify',
   'presence/initial': 'notify',
   'account/created': 'notify',

@@ -9,6 +9,7 @@ import bookmarks from '../../modules/bookmarks/index.js';
 import caps from '../../modules/caps/index.js';
 import carbons from '../../modules/carbons/index.js';
 import contactInfo from '../../modules/contact_info/index.js';
+import csi from '../../modules/csi/index.js';
 import disco from '../../modules/disco/index.js';
 import last from '../../modules/last/index.js';
 import mam from '../../modules/mam/index.js';
@@ -21,6 +22,7 @@ import privateXml from '../../modules/private/index.js';
 import pubsub from '../../modules/pubsub/index.js';
 import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
+import sm from '../../modules/sm/index.js';
 import time from '../../modules/time/index.js';
 import vcard from '../../modules/vcard/index.js';
 import version from '../../modules/version/index.js';
@@ -36,6 +38,7 @@ export const MODULES: readonly AnyModule[] = [
   caps as AnyModule,
   carbons as AnyModule,
   contactInfo as AnyModule,
+  csi as AnyModule,
   disco as AnyModule,
   last as AnyModule,
   mam as AnyModule,
@@ -48,6 +51,7 @@ export const MODULES: readonly AnyModule[] = [
   pubsub as AnyModule,
   register as AnyModule,
   roster as AnyModule,
+  sm as AnyModule,
   time as AnyModule,
   vcard as AnyModule,
   version as AnyModule,

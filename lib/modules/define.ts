@@ -5,10 +5,11 @@ import type { Element } from '../xml/element.js';
 import type { Jid } from '../jid/jid.js';
 import type { Stanza } from '../stanza/envelope.js';
 import type { StanzaError } from '../stanza/error.js';
-import type { HookName, HookHandler, HookEvent, NotifyHookName } from '../hooks/types.js';
+import type { ClaimHookName, HookName, HookHandler, HookEvent, NotifyHookName } from '../hooks/types.js';
 import type { HookOrder } from '../hooks/bus.js';
 import type { IqHandler, IqSpec } from '../routing/iq-registry.js';
-import type { SessionHandle, SessionStateKey } from '../sessions/types.js';
+import type { SessionHandle, SessionStateKey, SessionTap } from '../sessions/types.js';
+import type { StreamErrorCondition } from '../stream/stream-error.js';
 import type { ArchiveStore, Database, KeyValStore, Migration } from '../storage/types.js';
 import type { AccountService } from '../accounts/types.js';
 import type { Logger } from '../log.js';
@@ -69,6 +70,42 @@ export interface PreAuthOrigin {
 /** Answers an IQ sent before authentication: its reply payload, nothing, or an error. */
 export type PreAuthIqHandler = (iq: Element, origin: PreAuthOrigin) => Promise<Element | StanzaError | undefined> | Element | StanzaError | undefined;
 
+/**
+ * The client stream a stream-level nonza arrived on (`ctx.streamNonza`), after authentication:
+ * between SASL and resource binding, or bound. What XEP-0198 needs to resume a session instead
+ * of binding one, and to speak on the stream beside the session's stanzas.
+ */
+export interface StreamControl {
+  readonly host: string;
+  /** The authenticated account (bare JID). */
+  readonly account: Jid;
+  /** The session bound to this stream; undefined until bind or resumption (and once it moved away). */
+  readonly session: SessionHandle | undefined;
+  readonly remoteAddress: string;
+  readonly secure: boolean;
+  /** False once the stream is closing or closed; writes are then dropped. */
+  readonly open: boolean;
+  /**
+   * Writes an element straight to this stream: a nonza, or a stanza being retransmitted. It does
+   * not pass the outgoing filters nor the session write taps.
+   */
+  write(el: Element): void;
+  /**
+   * Attaches a session of this stream's account to this stream in place of resource binding
+   * (XEP-0198 §5): a hibernating session wakes; a session still on another open stream is taken
+   * from it, and that stream is closed with a `conflict` stream error (XEP-0198 §5). The stream
+   * is then bound to the session, and `session/resumed` fires once the current handler returns.
+   * False (nothing changed) when this stream is already bound, the session has ended or belongs
+   * to another account.
+   */
+  resumeSession(session: SessionHandle): boolean;
+  /** Ends the stream with a stream error (RFC 6120 §4.9); `appCondition` is an application-specific child. */
+  close(condition: StreamErrorCondition, text?: string, appCondition?: Element): void;
+}
+
+/** Handles a stream-level nonza (`ctx.streamNonza`). Runs in order with the stream's stanzas. */
+export type StreamNonzaHandler = (stream: StreamControl, el: Element) => void | Promise<void>;
+
 export interface ServerInfo {
   readonly name: string;
   readonly version: string;
@@ -112,6 +149,26 @@ export interface ModuleContext<Config = unknown> {
   preAuthIq(spec: { ns: string; name: string; type: 'get' | 'set' }, handler: PreAuthIqHandler): void;
   /** Handles a top-level non-stanza element from a bound session (e.g. CSI `<active/>`). */
   nonza(ns: string, handler: (session: SessionHandle, el: Element) => void | Promise<void>): void;
+  /**
+   * Handles top-level non-stanza elements of a namespace on the stream itself, from
+   * authentication on: before resource binding (where `stream.session` is undefined; XEP-0198
+   * `<resume/>`) and after. One owner per namespace, shared with `nonza`.
+   */
+  streamNonza(ns: string, handler: StreamNonzaHandler): void;
+  /**
+   * The per-session outbound queue (ARCHITECTURE §8): `tap` sees every stanza written to a
+   * session of this host, after the outgoing filters, in wire order, including while the
+   * session hibernates (nothing reaches a wire then; the tap is what keeps it). Stanzas written
+   * with `StreamControl.write` are not seen.
+   */
+  onSessionWrite(tap: SessionTap): void;
+  /**
+   * `tap` sees every stanza a client of this host sent, once the core has handled it (routed,
+   * answered or refused): what XEP-0198 counts as handled. Nonzas are not seen.
+   */
+  onSessionRead(tap: SessionTap): void;
+  /** Runs a claim hook on this host (e.g. `message/undeliverable`); true when a handler claimed it. */
+  claim<K extends ClaimHookName>(hook: K, event: HookEvent<K>): Promise<boolean>;
   /** Claims a service domain (e.g. conference.example.com): every stanza addressed to it or its JIDs comes here. */
   service(domain: string, handler: (stanza: Stanza) => void | Promise<void>): void;
   readonly storage: Database;
@@ -123,6 +180,7 @@ export interface ModuleContext<Config = unknown> {
   manifests(): readonly ModuleManifest[];
   /** Service domains claimed on this host (for disco#items). */
   services(): readonly string[];
-  setTimeout(fn: () => void, ms: number): void;
+  /** A timer, cleared when the module stops; returns a function that cancels it. */
+  setTimeout(fn: () => void, ms: number): () => void;
   setInterval(fn: () => void, ms: number): void;
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { AccountService } from '../accounts/types.js';
 import type { Database } from '../storage/types.js';
 import type { SessionDirectory } from '../sessions/directory.js';
-import type { SessionStateKey } from '../sessions/types.js';
+import type { SessionStateKey, SessionTap } from '../sessions/types.js';
 import type { HookName, HookHandler } from '../hooks/types.js';
 import type { HookOrder } from '../hooks/bus.js';
 import type { Router } from '../routing/router.js';
@@ -108,6 +108,23 @@ function createContext(
   const host = runtime.host;
   const log = deps.log.child({ module: name, host });
   const undo = (fn: () => void) => loaded.cleanups.push(fn);
+  const timers = new Set<NodeJS.Timeout>();
+  let timersRegistered = false;
+  // A tap that throws must not break the session's queue (nor another module's tap).
+  const addTap = (list: SessionTap[], tap: SessionTap, what: string): (() => void) => {
+    const safe: SessionTap = (session, stanza) => {
+      try {
+        tap(session, stanza);
+      } catch (err) {
+        log.error({ err }, `${what} failed`);
+      }
+    };
+    list.push(safe);
+    return () => {
+      const i = list.indexOf(safe);
+      if (i >= 0) list.splice(i, 1);
+    };
+  };
   const toHookOrder = (order?: { before?: readonly (AnyModule | string)[]; after?: readonly (AnyModule | string)[] }): HookOrder => ({
     before: order?.before?.map((x) => (typeof x === 'string' ? x : x.name)),
     after: order?.after?.map((x) => (typeof x === 'string' ? x : x.name)),
@@ -147,10 +164,18 @@ function createContext(
       undo(() => runtime.preAuthIqs.delete(key));
     },
     nonza(ns, handler) {
-      if (runtime.nonzas.has(ns)) throw new ModuleGraphError(`two modules handle stream elements in ${ns} on ${host}`);
+      if (runtime.nonzas.has(ns) || runtime.streamNonzas.has(ns)) throw new ModuleGraphError(`two modules handle stream elements in ${ns} on ${host}`);
       runtime.nonzas.set(ns, handler);
       undo(() => runtime.nonzas.delete(ns));
     },
+    streamNonza(ns, handler) {
+      if (runtime.nonzas.has(ns) || runtime.streamNonzas.has(ns)) throw new ModuleGraphError(`two modules handle stream elements in ${ns} on ${host}`);
+      runtime.streamNonzas.set(ns, handler);
+      undo(() => runtime.streamNonzas.delete(ns));
+    },
+    onSessionWrite: (tap) => undo(addTap(runtime.writeTaps, tap, 'session write tap')),
+    onSessionRead: (tap) => undo(addTap(runtime.readTaps, tap, 'session read tap')),
+    claim: (hook, event) => runtime.hooks.claim(hook, event),
     service(domain, handler) {
       undo(deps.router.addService(domain, host, handler));
       runtime.services.push(domain);
@@ -171,9 +196,24 @@ function createContext(
     manifests: () => runtime.manifests,
     services: () => runtime.services,
     setTimeout(fn, ms) {
-      const t = setTimeout(fn, ms);
+      // One cleanup for all of this module's timers, so that many short timers do not pile up.
+      if (!timersRegistered) {
+        timersRegistered = true;
+        undo(() => {
+          for (const t of timers) clearTimeout(t);
+          timers.clear();
+        });
+      }
+      const t = setTimeout(() => {
+        timers.delete(t);
+        fn();
+      }, ms);
       t.unref();
-      undo(() => clearTimeout(t));
+      timers.add(t);
+      return () => {
+        clearTimeout(t);
+        timers.delete(t);
+      };
     },
     setInterval(fn, ms) {
       const t = setInterval(fn, ms);

@@ -2,8 +2,8 @@
 import type { Element } from '../xml/element.js';
 import { HookBus } from '../hooks/bus.js';
 import { IqRegistry } from './iq-registry.js';
-import type { ModuleManifest, PreAuthIqHandler, StreamFeatureProvider } from '../modules/define.js';
-import type { SessionHandle } from '../sessions/types.js';
+import type { ModuleManifest, PreAuthIqHandler, StreamFeatureProvider, StreamNonzaHandler } from '../modules/define.js';
+import type { SessionHandle, SessionTap } from '../sessions/types.js';
 
 export type NonzaHandler = (session: SessionHandle, el: Element) => void | Promise<void>;
 
@@ -12,6 +12,12 @@ export class HostRuntime {
   readonly iqs = new IqRegistry();
   readonly features: StreamFeatureProvider[] = [];
   readonly nonzas = new Map<string, NonzaHandler>();
+  /** Nonzas handled on the stream from authentication on (`ctx.streamNonza`). */
+  readonly streamNonzas = new Map<string, StreamNonzaHandler>();
+  /** Taps on every stanza written to a session of this host (`ctx.onSessionWrite`). */
+  readonly writeTaps: SessionTap[] = [];
+  /** Taps on every stanza from a client of this host, once handled (`ctx.onSessionRead`). */
+  readonly readTaps: SessionTap[] = [];
   /** Keyed by `type ns name`. */
   readonly preAuthIqs = new Map<string, PreAuthIqHandler>();
   readonly manifests: ModuleManifest[] = [];

@@ -1,20 +1,35 @@
 // A bound client session: the state modules see (SessionHandle) plus the core's ordered,
 // bounded queues. Transport details stay behind `SessionSink`.
+//
+// The outbound queue is shared by the outgoing filters (CSI holds stanzas there), the write taps
+// (stream management counts and keeps what goes on the wire) and the stream (ARCHITECTURE §8).
+// A session outlives its stream when stream management keeps it (hibernation): its sink is then
+// a stand-in that writes nothing, and resumption attaches the sink of a new stream.
 import { randomBytes } from 'node:crypto';
 import type { Element } from '../xml/element.js';
 import type { Jid } from '../jid/jid.js';
-import type { SessionHandle, SessionStateKey } from './types.js';
+import type { SessionHandle, SessionStateKey, SessionTap } from './types.js';
 
 /** What the stream layer gives a session to reach the wire. */
 export interface SessionSink {
   write(stanza: Element): void;
   close(condition?: string, text?: string): void;
+  /**
+   * The session is moving to another stream (XEP-0198 resumption while this one is still open):
+   * the stream lets go of it and closes itself. Sinks without a stream need not implement it.
+   */
+  release?(): void;
   readonly remoteAddress: string;
   readonly secure: boolean;
 }
 
 /** Runs the outgoing filters for a stanza; resolves false when it must not be written. */
 export type OutgoingFilter = (session: C2sSession, stanza: Element) => Promise<boolean> | boolean;
+
+export interface SessionOptions {
+  /** Called for every stanza written, in wire order; a live list (the host's taps). */
+  writeTaps?: readonly SessionTap[];
+}
 
 export function newSessionId(): string {
   return randomBytes(9).toString('base64url');
@@ -29,29 +44,72 @@ export class C2sSession implements SessionHandle {
   private readonly state = new Map<string, unknown>();
   private outQueue: Element[] = [];
   private draining = false;
+  private detached = false;
+  private ended = false;
+  private readonly writeTaps: readonly SessionTap[];
 
   constructor(
     readonly jid: Jid,
     private sink: SessionSink,
     private readonly outgoing: OutgoingFilter | undefined,
-  ) {}
+    options: SessionOptions = {},
+  ) {
+    this.writeTaps = options.writeTaps ?? [];
+  }
 
   get host(): string { return this.jid.domain; }
   get remoteAddress(): string { return this.sink.remoteAddress; }
   get secure(): boolean { return this.sink.secure; }
+  get hibernating(): boolean { return this.detached; }
+  /** True once the session ended (session/closed fired or is firing). */
+  get isEnded(): boolean { return this.ended; }
 
-  /** Stream resumption moves a session onto a new stream. */
+  /**
+   * Stream resumption moves a session onto a new stream. A stream still holding the session is
+   * told to let go (`release`), which closes it.
+   */
   attach(sink: SessionSink): void {
+    const previous = this.sink;
     this.sink = sink;
+    this.detached = false;
+    if (previous !== sink) previous.release?.();
+  }
+
+  /** The stream is gone but the session stays bound (hibernation): `standIn` takes the writes. */
+  detach(standIn: SessionSink): void {
+    this.sink = standIn;
+    this.detached = true;
+  }
+
+  /** Marks the session ended; true the first time only, so session/closed fires once. */
+  markEnded(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    return true;
   }
 
   send(stanza: Element): void {
     if (!this.outgoing) {
-      this.sink.write(stanza);
+      this.write(stanza);
       return;
     }
     this.outQueue.push(stanza);
     if (!this.draining) void this.drain();
+  }
+
+  sendFirst(stanzas: readonly Element[]): void {
+    if (stanzas.length === 0) return;
+    if (!this.outgoing) {
+      for (const s of stanzas) this.write(s);
+      return;
+    }
+    this.outQueue.unshift(...stanzas);
+    if (!this.draining) void this.drain();
+  }
+
+  private write(stanza: Element): void {
+    this.sink.write(stanza);
+    for (const tap of this.writeTaps) tap(this, stanza);
   }
 
   // Outgoing filters may await; the queue keeps stanzas in order while they do.
@@ -66,7 +124,7 @@ export class C2sSession implements SessionHandle {
         } catch {
           ok = true;
         }
-        if (ok) this.sink.write(next);
+        if (ok) this.write(next);
       }
     } finally {
       this.draining = false;

@@ -25,12 +25,34 @@ export interface SessionHandle {
   readonly interested: boolean;
   readonly remoteAddress: string;
   readonly secure: boolean;
+  /**
+   * True while the session has no stream: its connection was lost and a module claimed it
+   * (`session/lost`, XEP-0198 resumption). It stays bound; what it is sent reaches only the
+   * session write taps (`ctx.onSessionWrite`) until it is resumed or closed.
+   */
+  readonly hibernating: boolean;
   /** Writes a stanza to this session (through the outgoing filters). */
   send(stanza: Element): void;
-  /** Ends the session with a stream error condition (e.g. 'conflict', 'policy-violation'). */
+  /**
+   * Puts stanzas at the head of this session's outbound queue, ahead of every stanza not yet
+   * written, in the order given; they pass the outgoing filters again. For a module that held
+   * stanzas back in `stanza/outgoing` and now releases them in their original order (CSI).
+   */
+  sendFirst(stanzas: readonly Element[]): void;
+  /**
+   * Ends the session with a stream error condition (e.g. 'conflict', 'policy-violation'). A
+   * hibernating session has no stream: it ends for real (session/closed fires).
+   */
   close(condition?: string, text?: string): void;
   get<T>(key: SessionStateKey<T>): T;
   set<T>(key: SessionStateKey<T>, value: T): void;
   setPresence(presence: Element | undefined): void;
   markInterested(): void;
 }
+
+/**
+ * Sees a stanza of a session as it passes the per-session queues (ARCHITECTURE §8): written to
+ * the session (after the outgoing filters, in wire order), or handled from its client. Called
+ * synchronously; must not throw.
+ */
+export type SessionTap = (session: SessionHandle, stanza: Element) => void;

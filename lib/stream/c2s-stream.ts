@@ -19,6 +19,8 @@ import type { Router } from '../routing/router.js';
 import { errorReply } from '../routing/router.js';
 import { preAuthKey, type HostRuntime } from '../routing/host-runtime.js';
 import { C2sSession, type SessionSink } from '../sessions/c2s-session.js';
+import type { SessionHandle } from '../sessions/types.js';
+import type { StreamControl } from '../modules/define.js';
 import type { SessionDirectory } from '../sessions/directory.js';
 import { TokenBucket } from '../sessions/rate-limit.js';
 import type { StreamFraming, StreamTransport } from '../transport/types.js';
@@ -150,12 +152,16 @@ export class C2sStream {
   // ------------------------------------------------------------------ output
 
   private writeRaw(data: string): void {
-    if (this.state === 'closed') return;
+    // Nothing may follow </stream:stream>: every path that closes writes before 'closing'.
+    if (this.state === 'closed' || this.state === 'closing') return;
     this.transport.write(data);
     if (this.transport.bufferedBytes > this.env.limits.outboundBufferBytes) {
-      // A client that never reads must not make us hold unbounded data.
+      // A client that never reads must not make us hold unbounded data. It may be a connection
+      // that died without a word (a phone out of coverage): a lost connection, which stream
+      // management can resume.
       this.log.warn({ buffered: this.transport.bufferedBytes }, 'client is not reading; closing');
-      this.teardown('outbound buffer full');
+      this.state = 'closing';
+      this.teardown('outbound buffer full', true);
       this.transport.destroy();
     }
   }
@@ -173,11 +179,11 @@ export class C2sStream {
   }
 
   /** RFC 6120 §4.9: send the error, close the stream, and tear the session down. */
-  streamError(condition: StreamErrorCondition, text?: string): void {
+  streamError(condition: StreamErrorCondition, text?: string, appCondition?: Element): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (!this.headerSent) this.sendHeader(this.host || undefined);
     this.log.debug({ condition, text }, 'stream error');
-    this.writeElement(streamErrorElement(condition, text));
+    this.writeElement(streamErrorElement(condition, text, appCondition));
     this.writeRaw(this.framing.close());
     this.state = 'closing';
     this.teardown(condition);
@@ -246,10 +252,16 @@ export class C2sStream {
   }
 
   private newNegotiator(): SaslNegotiator {
-    const tlsSocket = this.transport.secure ? this.transport.tlsSocket : undefined;
+    // A secure transport without a TLS socket of ours (BOSH, a TLS-terminating proxy) allows
+    // PLAIN but offers no channel binding.
+    const tls = !this.transport.secure
+      ? undefined
+      : this.transport.tlsSocket
+        ? tlsChannelOf(this.transport.tlsSocket)
+        : { version: '', bindings: () => [], bindingData: () => undefined };
     return new SaslNegotiator({
       mechanisms: [...this.env.mechanisms],
-      ctx: { host: this.host, tls: tlsSocket ? tlsChannelOf(tlsSocket) : undefined, credentials: this.env.accounts },
+      ctx: { host: this.host, tls, credentials: this.env.accounts },
       throttle: this.env.throttle,
       remoteAddress: this.transport.remoteAddress,
       onResult: (mechanism, result) => this.env.metrics?.logins.inc({ mechanism, result }),
@@ -269,9 +281,11 @@ export class C2sStream {
       if (ns === NS.sasl) return void this.onSasl(el);
       return this.streamError('not-authorized', 'authenticate first');
     }
-    if (this.state === 'bound' && ns !== undefined) {
-      const handler = this.env.hosts.get(this.host)!.nonzas.get(ns);
-      if (handler) {
+    if ((this.state === 'bound' || this.state === 'authenticated') && ns !== undefined) {
+      const runtime = this.env.hosts.get(this.host)!;
+      // Stream nonzas from authentication on (XEP-0198 <resume/> comes instead of bind); session
+      // nonzas once bound. Both wait their turn behind the stanzas before them.
+      if (runtime.streamNonzas.has(ns) || (this.state === 'bound' && runtime.nonzas.has(ns))) {
         this.enqueue(el);
         return;
       }
@@ -293,7 +307,7 @@ export class C2sStream {
   }
 
   private onTransportClosed(): void {
-    this.teardown('connection lost');
+    this.teardown('connection lost', true);
     this.state = 'closed';
   }
 
@@ -440,10 +454,16 @@ export class C2sStream {
     try {
       while (this.queue.length && this.state !== 'closed' && this.state !== 'closing') {
         const el = this.queue.shift()!;
+        // The session the stanza came from, even if the stream is lost while it is handled.
+        const session = this.state === 'bound' && el.attrs.xmlns === undefined ? this.session : undefined;
         try {
           await this.process(el);
         } catch (err) {
           this.log.error({ err }, 'stanza processing failed');
+        }
+        // Handled (routed, answered or refused): XEP-0198 counts it.
+        if (session) {
+          for (const tap of this.env.hosts.get(this.host)!.readTaps) tap(session, el);
         }
         if (this.pausedForQueue && this.queue.length < this.env.limits.inboundQueue / 2) {
           this.pausedForQueue = false;
@@ -458,7 +478,18 @@ export class C2sStream {
   private async process(el: Element): Promise<void> {
     const ns = el.attrs.xmlns as string | undefined;
     if (ns !== undefined) {
-      const handler = this.env.hosts.get(this.host)!.nonzas.get(ns);
+      const runtime = this.env.hosts.get(this.host)!;
+      const streamHandler = runtime.streamNonzas.get(ns);
+      if (streamHandler) {
+        await streamHandler(this.control(), el);
+        const resumed = this.resumed;
+        this.resumed = undefined;
+        if (resumed && this.session === resumed) {
+          await runtime.hooks.notify('session/resumed', { session: resumed }, (err) => this.log.error({ err }, 'session/resumed handler failed'));
+        }
+        return;
+      }
+      const handler = runtime.nonzas.get(ns);
       if (handler && this.session) await handler(this.session, el);
       return;
     }
@@ -475,8 +506,9 @@ export class C2sStream {
     el.attrs.from = session.jid.toString();
     this.env.metrics?.stanzas.inc({ direction: 'in', kind: el.name });
     if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.session) && !el.attrs.to) {
-      // RFC 3921 session establishment, still sent by old clients: a no-op.
-      this.writeElement(xml('iq', { type: 'result', id: el.attrs.id as string }));
+      // RFC 3921 session establishment, still sent by old clients: a no-op. Through the session,
+      // like every stanza after bind, so that stream management counts it.
+      session.send(xml('iq', { type: 'result', id: el.attrs.id as string }));
       return;
     }
     await this.env.router.fromClient(session, el);
@@ -508,19 +540,10 @@ export class C2sStream {
       existing.close('conflict', 'replaced by a new connection');
     }
     const runtime = this.env.hosts.get(this.host)!;
-    const sink: SessionSink = {
-      write: (stanza) => {
-        this.env.metrics?.stanzas.inc({ direction: 'out', kind: stanza.name });
-        this.writeElement(stanza);
-      },
-      close: (condition, text) => (condition ? this.streamError(condition as StreamErrorCondition, text) : this.close()),
-      remoteAddress: this.transport.remoteAddress,
-      secure: this.transport.secure,
-    };
     const outgoing = runtime.hooks.has('stanza/outgoing')
       ? async (s: C2sSession, stanza: Element) => (await runtime.hooks.filter('stanza/outgoing', { session: s, stanza })) === 'pass'
       : undefined;
-    const session = new C2sSession(jid, sink, outgoing);
+    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps });
     this.env.sessions.add(session);
     this.session = session;
     this.state = 'bound';
@@ -530,22 +553,118 @@ export class C2sStream {
     await runtime.hooks.notify('session/bound', { session }, (err) => this.log.error({ err }, 'session/bound handler failed'));
   }
 
+  // ------------------------------------------------------------------ sessions on this stream
+
+  /** How the session bound to this stream reaches the wire. */
+  private sinkFor(): SessionSink {
+    return {
+      write: (stanza) => {
+        this.env.metrics?.stanzas.inc({ direction: 'out', kind: stanza.name });
+        this.writeElement(stanza);
+      },
+      close: (condition, text) => (condition ? this.streamError(condition as StreamErrorCondition, text) : this.close()),
+      // XEP-0198 §5: resumed from another stream while this one is still open.
+      release: () => {
+        const session = this.session;
+        if (!session) return;
+        this.session = undefined;
+        this.log.info({ jid: session.jid.toString() }, 'session resumed on another stream');
+        this.streamError('conflict', 'the session was resumed on another connection');
+      },
+      remoteAddress: this.transport.remoteAddress,
+      secure: this.transport.secure,
+    };
+  }
+
+  private controlObject: StreamControl | undefined;
+  /** Set by resumeSession; session/resumed fires once the stream nonza handler returns. */
+  private resumed: C2sSession | undefined;
+
+  private control(): StreamControl {
+    if (this.controlObject) return this.controlObject;
+    const stream = this;
+    this.controlObject = {
+      host: this.host,
+      account: Jid.of(this.authUser!, this.host),
+      get session(): SessionHandle | undefined { return stream.session; },
+      remoteAddress: this.transport.remoteAddress,
+      get secure(): boolean { return stream.transport.secure; },
+      get open(): boolean { return stream.state !== 'closing' && stream.state !== 'closed'; },
+      write: (el) => this.writeElement(el),
+      resumeSession: (target) => this.resumeSession(target),
+      close: (condition, text, appCondition) => this.streamError(condition, text, appCondition),
+    };
+    return this.controlObject;
+  }
+
+  /** XEP-0198 §5: this stream takes over a session of its account instead of binding one. */
+  private resumeSession(target: SessionHandle): boolean {
+    if (this.state !== 'authenticated' || this.session || !this.authUser) return false;
+    const session = this.env.sessions.get(target.jid);
+    if (!session || session !== target || session.isEnded) return false;
+    if (!session.jid.bare().equals(Jid.of(this.authUser, this.host))) return false;
+    this.session = session;
+    this.state = 'bound';
+    if (this.authTimer) clearTimeout(this.authTimer);
+    // Takes it from the stream still holding it (closed with conflict), or wakes it.
+    session.attach(this.sinkFor());
+    this.resumed = session;
+    this.log.info({ jid: session.jid.toString() }, 'session resumed');
+    return true;
+  }
+
   // ------------------------------------------------------------------ teardown
 
   private torn = false;
 
-  private teardown(reason: string): void {
+  /**
+   * The stream is gone (`lost`: without a clean end, so stream management may keep the session
+   * hibernating and resumable) or ended.
+   */
+  private teardown(reason: string, lost = false): void {
     if (this.torn) return;
     this.torn = true;
     if (this.authTimer) clearTimeout(this.authTimer);
     this.queue.length = 0;
     this.env.metrics?.connections.dec({ type: 'c2s' });
     const session = this.session;
-    if (session && this.env.sessions.remove(session)) {
+    this.session = undefined;
+    if (session) {
       const runtime = this.env.hosts.get(this.host)!;
-      const work = runtime.hooks.notify('session/closed', { session, reason }, (err) => this.log.error({ err }, 'session/closed handler failed'));
-      this.env.track?.(work);
+      if (lost && runtime.hooks.has('session/lost')) this.hibernateOrEnd(runtime, session, reason);
+      else endSession(this.env, runtime, session, reason, this.log);
     }
     this.env.onClosed?.(this);
   }
+
+  /** XEP-0198 §5: a module (stream management) may keep the session until it is resumed. */
+  private hibernateOrEnd(runtime: HostRuntime, session: C2sSession, reason: string): void {
+    const { env, log } = this;
+    // From now on nothing reaches a wire: what the session is sent goes to the write taps only.
+    session.detach({
+      write: () => undefined,
+      close: (condition, text) => endSession(env, runtime, session, text ?? condition ?? 'closed', log),
+      remoteAddress: session.remoteAddress,
+      secure: session.secure,
+    });
+    const work = (async () => {
+      let kept = false;
+      try {
+        kept = await runtime.hooks.claim('session/lost', { session, reason });
+      } catch (err) {
+        log.error({ err }, 'session/lost handler failed');
+      }
+      if (kept) log.info({ jid: session.jid.toString(), reason }, 'session hibernating');
+      else if (session.hibernating) endSession(env, runtime, session, reason, log);
+    })();
+    env.track?.(work);
+  }
+}
+
+/** Unbinds a session for good and fires session/closed, once. */
+function endSession(env: C2sEnv, runtime: HostRuntime, session: C2sSession, reason: string, log: Logger): void {
+  if (!session.markEnded()) return;
+  env.sessions.remove(session);
+  const work = runtime.hooks.notify('session/closed', { session, reason }, (err) => log.error({ err }, 'session/closed handler failed'));
+  env.track?.(work);
 }
