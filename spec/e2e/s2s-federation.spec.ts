@@ -6,6 +6,19 @@ import { expect } from 'chai';
 import type { TestServer } from '../helpers/server.js';
 import { DEFAULT_PASSWORD, loggedIn, nextId, XMLNS, type RawClient, type XNode } from '../helpers/raw-client.js';
 import { federatedServer, linkServers } from '../lib/s2s/federation-helpers.js';
+import { verOfQuery } from '../../modules/caps/ver.js';
+import { cloneElement, xml, type Element } from '../../lib/xml/element.js';
+
+/** A client's disco#info with +notify for one PEP node. */
+function verQuery(node: string): Element {
+  return xml(
+    'query',
+    { xmlns: 'http://jabber.org/protocol/disco#info' },
+    xml('identity', { category: 'client', type: 'pc', name: 'raw' }),
+    xml('feature', { var: 'http://jabber.org/protocol/disco#info' }),
+    xml('feature', { var: `${node}+notify` }),
+  );
+}
 
 const isMessageFrom = (from: string) => (e: XNode) => e.is('message') && e.attrs.from?.startsWith(from) === true;
 
@@ -87,6 +100,35 @@ describe('e2e: federation between two Parley servers (dialback)', function () {
       10_000,
     );
     expect(push.child('query')?.child('item')?.attrs.jid).to.equal('bob@b.test');
+  });
+
+  it('broadcasts a presence change of a subscribed contact across', async () => {
+    const mark = alice.elements.length;
+    bob.send(`<presence><show>away</show><status>lunch</status></presence>`);
+    const p = await alice.waitForElement((e) => e.is('presence') && e.attrs.from === 'bob@b.test/laptop' && e.child('show')?.text === 'away', 10_000, mark);
+    expect(p.child('status')?.text).to.equal('lunch');
+  });
+
+  it('delivers a PEP notification across, filtered by the subscriber\'s verified caps', async () => {
+    // alice advertises +notify for a node through XEP-0115; her caps are verified by asking her
+    // client (both servers share this process's caps cache), then bob's server notifies her of
+    // his publish over federation.
+    const node = 'urn:example:mood';
+    const query = verQuery(node);
+    const ver = verOfQuery(query)!;
+    const mark = alice.elements.length;
+    // Directed to bob: with only a `to` subscription, alice's broadcast would not reach b.test.
+    alice.send(`<presence to='bob@b.test'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://parley.test' ver='${ver}'/></presence>`);
+    const ask = await alice.waitForElement((e) => e.is('iq') && e.attrs.type === 'get' && e.child('query', 'http://jabber.org/protocol/disco#info') !== undefined, 10_000, mark);
+    const answer = cloneElement(query);
+    answer.attrs.node = ask.child('query')?.attrs.node;
+    alice.send(`<iq type='result' id='${ask.attrs.id}' to='${ask.attrs.from}'>${answer.toString()}</iq>`);
+    await new Promise((r) => setTimeout(r, 300));
+    const before = alice.elements.length;
+    bob.send(`<iq type='set' id='pub1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='${node}'><item id='current'><mood xmlns='${node}'>happy</mood></item></publish></pubsub></iq>`);
+    const event = await alice.waitForElement((e) => e.is('message') && e.attrs.from === 'bob@b.test' && e.child('event', 'http://jabber.org/protocol/pubsub#event') !== undefined, 10_000, before);
+    const item = event.child('event', 'http://jabber.org/protocol/pubsub#event')?.child('items')?.child('item');
+    expect(item?.attrs.id).to.equal('current');
   });
 
   it('bounces a message to a domain with no server as remote-server-not-found', async () => {
