@@ -257,6 +257,24 @@ describe('e2e: federation with Prosody 0.12 (dialback both ways)', function () {
     const avail = await alice.waitForElement((e) => e.is('presence') && e.attrs.type === undefined && e.attrs.from === `romeo@${PROSODY_DOMAIN}/balcony`, 20_000, mark);
     expect(avail).to.not.equal(undefined);
   });
+
+  it('carries a presence subscription from a Prosody user to a Parley user, then broadcasts presence both ways', async () => {
+    romeo.send(`<presence to='alice@${PARLEY_DOMAIN}' type='subscribe'/>`);
+    const req = await alice.waitForElement((e) => e.is('presence') && e.attrs.type === 'subscribe' && e.attrs.from === `romeo@${PROSODY_DOMAIN}`, 20_000);
+    expect(req.attrs.to).to.equal(`alice@${PARLEY_DOMAIN}`);
+    let mark = romeo.elements.length;
+    alice.send(`<presence to='romeo@${PROSODY_DOMAIN}' type='subscribed'/>`);
+    await romeo.waitForElement((e) => e.is('presence') && e.attrs.type === 'subscribed' && e.attrs.from === `alice@${PARLEY_DOMAIN}`, 20_000, mark);
+    // Now both: a presence change on either side reaches the other through the servers.
+    mark = romeo.elements.length;
+    alice.send(`<presence><show>dnd</show></presence>`);
+    const fromAlice = await romeo.waitForElement((e) => e.is('presence') && e.attrs.from === `alice@${PARLEY_DOMAIN}/desk` && e.child('show')?.text === 'dnd', 20_000, mark);
+    expect(fromAlice).to.not.equal(undefined);
+    const aliceMark = alice.elements.length;
+    romeo.send(`<presence><show>away</show></presence>`);
+    const fromRomeo = await alice.waitForElement((e) => e.is('presence') && e.attrs.from === `romeo@${PROSODY_DOMAIN}/balcony` && e.child('show')?.text === 'away', 20_000, aliceMark);
+    expect(fromRomeo).to.not.equal(undefined);
+  });
 });
 
 describe('e2e: federation with Prosody 0.12 (certificates from a shared CA: SASL EXTERNAL)', function () {
