@@ -3,8 +3,10 @@ import { parseArgs } from 'node:util';
 
 export const TARGETS = ['parley', 'prosody', 'ejabberd'] as const;
 export type TargetName = (typeof TARGETS)[number];
-export const PHASES = ['idle', 'logins', 'messages'] as const;
+export const PHASES = ['idle', 'logins', 'messages', 'mam', 'muc'] as const;
 export type Phase = (typeof PHASES)[number];
+/** The phases a run without --phases does: all five (about 3.5 minutes for the three servers). */
+export const DEFAULT_PHASES: readonly Phase[] = PHASES;
 
 export interface BenchOptions {
   /** Servers to start; empty when `external` is set. 'all' is resolved by the caller. */
@@ -20,6 +22,18 @@ export interface BenchOptions {
   /** Idle sessions for the memory phase. */
   connections: number;
   phases: Phase[];
+  /** mam: messages prefilled into one account's archive (Parley only). */
+  mamMessages: number;
+  /** mam: sessions querying at once. */
+  mamClients: number;
+  /** mam: items per page (RSM <max/>). */
+  mamPage: number;
+  /** muc: accounts in the room. */
+  mucOccupants: number;
+  /** muc: occupants sending. */
+  mucSenders: number;
+  /** muc: messages in flight per sender. */
+  mucWindow: number;
   tls: 'starttls' | 'direct';
   userPrefix: string;
   password: string;
@@ -36,6 +50,10 @@ Starts each server on loopback with a throwaway config, then measures over real 
   msgs/s       one-to-one chat to full JIDs, --pairs pairs, --window in flight per pair;
                p50/p99 = receive time - send time
   KiB/conn     server RSS growth per idle bound session, over --connections sessions
+  MAM pages/s  random archive pages (XEP-0313, RSM before/after, with and without a with
+               filter) on a prefilled archive, Parley only; p50/p99 = IQ result - query sent
+  MUC deliv/s  groupchat copies received per second in one room of --muc-occupants;
+               p50/p99 = receive time - send time over every copy
 
 Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATION=5):
   --target T          parley | prosody | ejabberd | all, or a comma list
@@ -45,7 +63,16 @@ Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATIO
   --pairs N           message pairs (default 50)
   --window N          messages in flight per pair (default 10)
   --connections N     idle sessions for the memory phase (default 1000)
-  --phases LIST       any of idle,logins,messages (default all three)
+  --phases LIST       any of idle,logins,messages,mam,muc (default all five; the mam phase
+                      fills a 1,000,000-message archive, ~430 MiB of SQLite in the temp dir;
+                      --phases idle,logins,messages for the short run, mam,muc for those two)
+  --mam-messages N    mam: items prefilled into one archive before Parley starts (default
+                      1000000; Parley only), then random pages over TLS
+  --mam-clients N     mam: sessions of the archive owner querying at once (default 4)
+  --mam-page N        mam: items per page, RSM <max/> (default 50)
+  --muc-occupants N   muc: accounts joined to one room on conference.<domain> (default 100)
+  --muc-senders N     muc: occupants sending groupchat messages (default 5)
+  --muc-window N      muc: messages in flight per sender (default 2)
   --tls MODE          starttls (default) or direct
   --out FILE          JSON results (default .bench/latest.json)
 
@@ -66,6 +93,12 @@ const FLAGS = {
   window: { type: 'string' },
   connections: { type: 'string' },
   phases: { type: 'string' },
+  'mam-messages': { type: 'string' },
+  'mam-clients': { type: 'string' },
+  'mam-page': { type: 'string' },
+  'muc-occupants': { type: 'string' },
+  'muc-senders': { type: 'string' },
+  'muc-window': { type: 'string' },
   tls: { type: 'string' },
   out: { type: 'string' },
   host: { type: 'string' },
@@ -129,7 +162,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     if (targets.length === 0) throw new OptionsError('--target is empty');
   }
 
-  let phases: Phase[] = [...PHASES];
+  let phases: Phase[] = [...DEFAULT_PHASES];
   const phasesRaw = get('phases');
   if (phasesRaw !== undefined) {
     phases = [];
@@ -150,6 +183,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     window: number('window', 10),
     connections: number('connections', 1000),
     phases,
+    mamMessages: number('mam-messages', 1_000_000),
+    mamClients: number('mam-clients', 4),
+    mamPage: number('mam-page', 50),
+    mucOccupants: number('muc-occupants', 100, { min: 2 }),
+    mucSenders: number('muc-senders', 5),
+    mucWindow: number('muc-window', 2),
     tls: tlsMode,
     userPrefix: get('user-prefix') ?? 'bench',
     password: get('password') ?? 'bench-password',

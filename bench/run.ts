@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { OptionsError, parseOptions, USAGE, type BenchOptions, type TargetName } from './options.js';
 import { measureIdle, measureLogins, measureMessages, probe, type LoadTarget } from './load.js';
 import { openFilesLimit } from './proc.js';
-import { formatDetails, formatTable, writeJson, type ServerResult } from './report.js';
+import { formatDetails, formatExtraTable, formatTable, writeJson, type ServerResult } from './report.js';
+import { measureMam } from './mam.js';
+import { measureMuc } from './muc.js';
+import { ARCHIVE_SHAPE, launchParleyWithArchive, type ArchiveShape } from './server-parley-archive.js';
 import { removeDir, sleep, stopAll, tempDir, writeCertificate, type LaunchContext, type ServerUnderTest } from './server-common.js';
 import { launchEjabberd, ejabberdctlBinary } from './server-ejabberd.js';
 import { launchParley } from './server-parley.js';
@@ -35,7 +38,14 @@ function resolveTargets(opts: BenchOptions): Array<{ name: TargetName; missing?:
   );
 }
 
-async function benchmark(server: ServerUnderTest, opts: BenchOptions, accounts: number): Promise<ServerResult> {
+/** The prefilled archive a launch made (launchParleyWithArchive), for the mam phase. */
+interface WithArchive {
+  fill?: { seconds: number; messages: number };
+}
+
+const archiveShape = (opts: BenchOptions): ArchiveShape => ({ ...ARCHIVE_SHAPE, messages: opts.mamMessages });
+
+async function benchmark(server: ServerUnderTest & WithArchive, opts: BenchOptions, accounts: number): Promise<ServerResult> {
   const result: ServerResult = { name: server.name, label: server.label, notes: server.notes };
   const target: LoadTarget = { endpoint: server.endpoint, userPrefix: opts.userPrefix, password: opts.password, pid: server.pid };
   result.tls = await probe(target);
@@ -71,6 +81,22 @@ async function benchmark(server: ServerUnderTest, opts: BenchOptions, accounts: 
     const warmupSeconds = Math.min(2, opts.duration / 5);
     result.messages = await phase('messages', () => measureMessages(target, { seconds: opts.duration, warmupSeconds, pairs: opts.pairs, window: opts.window }));
   }
+  if (opts.phases.includes('mam')) {
+    // Only Parley's archive can be filled before start (straight into its SQLite file).
+    if (server.fill === undefined || server.fill.messages === 0) result.notes = [...result.notes, 'mam: not measured (the archive is prefilled for Parley only)'];
+    else {
+      const fillSeconds = server.fill.seconds;
+      result.mam = await phase('mam', () =>
+        measureMam(target, archiveShape(opts), { seconds: opts.duration, clients: opts.mamClients, pageSize: opts.mamPage, fillSeconds }),
+      );
+    }
+  }
+  if (opts.phases.includes('muc')) {
+    const warmupSeconds = Math.min(2, opts.duration / 5);
+    result.muc = await phase('muc', () =>
+      measureMuc(target, { seconds: opts.duration, warmupSeconds, occupants: opts.mucOccupants, senders: opts.mucSenders, window: opts.mucWindow }),
+    );
+  }
   return result;
 }
 
@@ -92,8 +118,15 @@ async function main(): Promise<number> {
   const outFile = opts.out === '.bench/latest.json' ? resolve(root, opts.out) : resolve(opts.out);
 
   // Accounts prefix0.. serve every phase: idle sessions, message pairs, login workers.
-  const accounts = Math.max(opts.phases.includes('idle') ? opts.connections : 1, opts.phases.includes('messages') ? opts.pairs * 2 : 1, opts.phases.includes('logins') ? opts.concurrency : 1, 1);
-  const sockets = (opts.phases.includes('idle') ? opts.connections : 0) + opts.pairs * 2 + opts.concurrency + 100;
+  const accounts = Math.max(
+    opts.phases.includes('idle') ? opts.connections : 1,
+    opts.phases.includes('messages') ? opts.pairs * 2 : 1,
+    opts.phases.includes('logins') ? opts.concurrency : 1,
+    opts.phases.includes('muc') ? opts.mucOccupants : 1,
+    opts.phases.includes('mam') ? ARCHIVE_SHAPE.peers + 1 : 1,
+    1,
+  );
+  const sockets = (opts.phases.includes('idle') ? opts.connections : 0) + opts.pairs * 2 + opts.concurrency + (opts.phases.includes('muc') ? opts.mucOccupants : 0) + 100;
   const limit = openFilesLimit();
   if (limit !== undefined && sockets > limit) {
     say(`warning: this run needs about ${sockets} open files but the limit is ${limit}; raise it (ulimit -n ${sockets * 2}) or lower --connections`);
@@ -130,7 +163,13 @@ async function main(): Promise<number> {
     certDir = tempDir('cert');
     const cert = writeCertificate(certDir, opts.domain);
     const ctx: LaunchContext = { domain: opts.domain, tls: opts.tls, userPrefix: opts.userPrefix, password: opts.password, accounts, cert, say: (l) => say(`  ${l}`) };
-    servers = resolveTargets(opts).map(({ name, missing }) => ({ name, missing, launch: () => LAUNCHERS[name](ctx) }));
+    // The mam phase needs Parley's archive filled before it starts, the muc phase its MUC rate limit off.
+    const shape = opts.phases.includes('mam') ? archiveShape(opts) : opts.phases.includes('muc') ? { ...archiveShape(opts), messages: 0 } : undefined;
+    servers = resolveTargets(opts).map(({ name, missing }) => ({
+      name,
+      missing,
+      launch: () => (name === 'parley' && shape !== undefined ? launchParleyWithArchive(ctx, shape) : LAUNCHERS[name](ctx)),
+    }));
   }
 
   const cpu = cpus();
@@ -138,6 +177,12 @@ async function main(): Promise<number> {
     opts.phases.includes('idle') ? `idle ${opts.connections} sessions` : undefined,
     opts.phases.includes('logins') ? `logins ${opts.duration} s x ${opts.concurrency} workers` : undefined,
     opts.phases.includes('messages') ? `messages ${opts.duration} s x ${opts.pairs} pairs x ${opts.window} in flight` : undefined,
+    opts.phases.includes('mam')
+      ? `mam ${opts.duration} s of random ${opts.mamPage}-item pages (before/after, with or without a with filter) by ${opts.mamClients} sessions on a ${opts.mamMessages}-message archive (Parley only)`
+      : undefined,
+    opts.phases.includes('muc')
+      ? `muc ${opts.duration} s of groupchat in one ${opts.mucOccupants}-occupant room, ${opts.mucSenders} senders x ${opts.mucWindow} in flight`
+      : undefined,
   ].filter((x) => x !== undefined);
   process.stdout.write(
     `machine: ${cpu.length} x ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, node ${process.versions.node}, ` +
@@ -154,7 +199,7 @@ async function main(): Promise<number> {
       continue;
     }
     say(`${s.name}: starting`);
-    let server: ServerUnderTest;
+    let server: ServerUnderTest & WithArchive;
     try {
       server = await s.launch();
     } catch (err) {
@@ -175,7 +220,8 @@ async function main(): Promise<number> {
   if (certDir !== undefined) removeDir(certDir);
 
   const seconds = (Date.now() - began) / 1000;
-  process.stdout.write(`\n${formatTable(results)}\n\n${formatDetails(results)}\n\ntotal run time ${seconds.toFixed(1)} s\n`);
+  const extra = formatExtraTable(results);
+  process.stdout.write(`\n${formatTable(results)}\n\n${extra === '' ? '' : `${extra}\n\n`}${formatDetails(results)}\n\ntotal run time ${seconds.toFixed(1)} s\n`);
   writeJson(outFile, {
     startedAt: new Date(began).toISOString(),
     runSeconds: seconds,
@@ -199,7 +245,7 @@ async function main(): Promise<number> {
     servers: results,
   });
   say(`results written to ${outFile}`);
-  const anyFailed = results.some((r) => r.error !== undefined || [r.idle, r.logins, r.messages].some((x) => x !== undefined && 'error' in x));
+  const anyFailed = results.some((r) => r.error !== undefined || [r.idle, r.logins, r.messages, r.mam, r.muc].some((x) => x !== undefined && 'error' in x));
   return anyFailed ? 3 : 0;
 }
 

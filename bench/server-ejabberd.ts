@@ -108,6 +108,14 @@ modules:
   mod_version: {}
   mod_register:
     access: register
+  # Group chat for the muc phase, on conference.<domain> as on the others; no message interval.
+  mod_muc:
+    host: "conference.@HOST@"
+    access_create: all
+    max_users: 1000
+    max_user_conferences: 1000
+    min_message_interval: 0
+    history_size: 0
 `;
   writeFileSync(join(dir, 'ejabberd.yml'), config);
   writeFileSync(

@@ -67,6 +67,11 @@ ssl = ${ssl}
 
 VirtualHost ${lua(ctx.domain)}
   ssl = ${ssl}
+
+-- Group chat for the muc phase, on conference.<domain> as on the others; no history on join.
+Component ${lua(`conference.${ctx.domain}`)} "muc"
+  restrict_room_creation = false
+  max_history_messages = 0
 `;
   const configFile = join(dir, 'prosody.cfg.lua');
   writeFileSync(configFile, config);
