@@ -259,6 +259,9 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       async stop(reason = 'system-shutdown') {
         if (stopped) return;
         stopped = true;
+        for (const [host, runtime] of runtimes) {
+          await runtime.hooks.notify('server/stopping', { host }, (err) => log.error({ err }, 'server/stopping handler failed'));
+        }
         for (const s of [...streams.streams]) s.streamError('system-shutdown', 'the server is stopping');
         // Sessions kept for stream resumption (XEP-0198) have no stream: they end now, so that
         // their unacknowledged messages reach offline storage before it closes.

@@ -33,6 +33,8 @@ export interface HookMap {
   'account/created': { kind: 'notify'; event: { host: string; user: string } };
   /** Every module purges the account's data. */
   'account/deleted': { kind: 'notify'; event: { host: string; user: string } };
+  /** The server is stopping: streams are still open, so modules can tell their users (MUC 332). */
+  'server/stopping': { kind: 'notify'; event: { host: string } };
   /** Every stanza from a local client, after `from` stamping and before routing. */
   'stanza/inbound': { kind: 'filter'; event: { session: SessionHandle; stanza: Stanza } };
   /** A message sent by a local client, to anyone (run on the sender's host). */
@@ -81,6 +83,7 @@ export const HOOK_KINDS: { [K in HookName]: HookKind<K> } = {
   'presence/initial': 'notify',
   'account/created': 'notify',
   'account/deleted': 'notify',
+  'server/stopping': 'notify',
   'stanza/inbound': 'filter',
   'message/outbound': 'filter',
   'message/inbound': 'filter',

@@ -63,6 +63,8 @@ export default defineModule({
 
     // A session that ends without leaving leaves every room it was in.
     ctx.on('session/closed', ({ session }) => svc.sessionClosed(session.jid));
+    // XEP-0045 §7.2.8 / status 332: occupants learn the service is going down, not that they left.
+    ctx.on('server/stopping', () => svc.shutdown());
 
     // ARCHITECTURE §7: a deleted account's affiliations and reserved nicks go.
     ctx.on('account/deleted', async ({ host, user }) => {

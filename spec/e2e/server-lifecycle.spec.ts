@@ -26,6 +26,23 @@ describe('e2e: server lifecycle', () => {
     await stopping;
   });
 
+  it('tells room occupants the service is shutting down (status 332) before closing their streams', async () => {
+    srv = await startTestServer();
+    await srv.addUser('alice', 'secret-pw');
+    const a = await loggedIn(srv, 'alice');
+    a.send(`<presence to='lobby@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await a.waitForElement((e) => e.is('presence') && e.attrs.from === 'lobby@conference.localhost/alice');
+    const mark = a.elements.length;
+    const stopping = srv.stop();
+    srv = undefined;
+    const gone = await a.waitForElement((e) => e.is('presence') && e.attrs.type === 'unavailable' && e.attrs.from === 'lobby@conference.localhost/alice', 5000, mark);
+    const codes = gone.child('x', 'http://jabber.org/protocol/muc#user')?.elements().filter((c) => c.name === 'status').map((c) => c.attrs.code);
+    expect(codes).to.include('332');
+    const err = await a.streamError();
+    expect(err.child('system-shutdown', 'urn:ietf:params:xml:ns:xmpp-streams')).to.not.equal(undefined);
+    await stopping;
+  });
+
   it('serves Prometheus metrics that count connections and logins', async () => {
     srv = await startTestServer();
     await srv.addUser('alice', 'secret-pw');
