@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { loadConfig, type ModuleDescriptor } from '../../../lib/config/load.js';
+import { MODULE_CATALOG } from '../../../lib/modules/catalog.js';
 
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -11,12 +12,8 @@ function repoRoot(): string {
   return dir;
 }
 
-// The modules the shipped files mention, with empty option schemas for now.
-const MODULES: ModuleDescriptor[] = ['disco', 'ping', 'version', 'time', 'contact_info'].map((name) => ({
-  name,
-  config: z.strictObject({}),
-  defaultEnabled: true,
-}));
+// The real catalog: the shipped files must validate against every module's own schema.
+const MODULES: ReadonlyArray<ModuleDescriptor> = MODULE_CATALOG;
 
 describe('shipped config files', () => {
   const root = repoRoot();
@@ -38,7 +35,8 @@ describe('shipped config files', () => {
     expect(config.limits.stanzaSize).to.equal(256 * 1024);
     expect(config.limits.outboundBuffer).to.equal(1024 * 1024);
     expect(config.auth.throttle.window).to.equal(300_000);
-    expect(Object.keys(config.modules)).to.have.members(['disco', 'ping', 'version', 'time', 'contact_info']);
+    expect(Object.keys(config.modules)).to.include.members(['disco', 'ping', 'version', 'time', 'contact_info', 'roster', 'mam', 'muc']);
+    expect(config.modules.pubsub).to.equal(false);
     expect(config.contact.abuse).to.deep.equal(['mailto:abuse@example.com']);
   });
 
