@@ -3,8 +3,11 @@ export { z } from 'zod';
 export { defineModule } from './modules/define.js';
 export type {
   ModuleContext, ModuleDefinition, ModuleManifest, PreAuthIqHandler, PreAuthOrigin, DiscoIdentity, XepSupport, ServerInfo, SessionView, StreamFeatureProvider,
-  StreamControl, StreamNonzaHandler,
+  StreamControl, StreamNonzaHandler, Bind2FeatureHandler, Sasl2InlineProvider, Sasl2Outcome, Sasl2UserAgent,
 } from './modules/define.js';
+export type { SaslMechanism, SaslExchange, SaslStep, SaslContext, ChannelBindingType } from './sasl/mechanism.js';
+export { failure as saslFailure } from './sasl/mechanism.js';
+export { decodeUtf8Strict, prepareUsername } from './sasl/common.js';
 export type { StreamErrorCondition } from './stream/stream-error.js';
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';
@@ -27,3 +30,4 @@ export type { AccountService } from './accounts/types.js';
 export { AccountError } from './accounts/types.js';
 export { size, duration } from './config/schema.js';
 export type { Logger } from './log.js';
+export type { HttpRouteHandler, HttpRouteSpec } from './transport/module-routes.js';

@@ -23,6 +23,7 @@ import type { C2sEnv } from './stream/c2s-stream.js';
 import { listenC2s, StreamSet } from './transport/c2s-listeners.js';
 import { listenHttp } from './transport/http-listener.js';
 import { WebServices } from './transport/http-routes.js';
+import { ModuleHttpRoutes } from './transport/module-routes.js';
 import { Federation } from './s2s/federation.js';
 import type { S2sLimits } from './s2s/types.js';
 import { listenComponents } from './component/listener.js';
@@ -59,6 +60,8 @@ export interface ServerCore {
   readonly runtimes: ReadonlyMap<string, HostRuntime>;
   readonly router: Router;
   readonly log: Logger;
+  /** HTTP routes the modules serve (`ctx.http`), mounted on the http/https listeners. */
+  readonly httpRoutes: ModuleHttpRoutes;
   close(): Promise<void>;
 }
 
@@ -83,16 +86,18 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
       hosts: hostNames,
       admins: config.admins.map((a) => Jid.parse(a)),
       contact: Object.fromEntries(Object.entries(config.contact).filter(([, v]) => v !== undefined)) as Record<string, string[]>,
+      storageDir: config.storageDir,
     };
+    const httpRoutes = new ModuleHttpRoutes();
     for (const [host, mods] of perHost) {
       const enabled = mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options }));
-      loaded.push(await loadHost(runtimes.get(host)!, enabled, { router, sessions, storage, accounts, log, server }));
+      loaded.push(await loadHost(runtimes.get(host)!, enabled, { router, sessions, storage, accounts, log, server, http: httpRoutes }));
     }
     // Every module purges the account's data (ARCHITECTURE §7).
     accounts.onDeleted(async (host, user) => {
       await runtimes.get(host)?.hooks.notify('account/deleted', { host, user }, (err) => log.error({ err }, 'account/deleted handler failed'));
     });
-    return { storage, accounts, sessions, runtimes, router, log, close };
+    return { storage, accounts, sessions, runtimes, router, log, httpRoutes, close };
   } catch (err) {
     await close();
     throw err;
@@ -168,6 +173,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
         startedAt,
         metrics,
         log,
+        moduleRoutes: core.httpRoutes,
       });
       // Runs before the listeners close (cleanups run in reverse): ends held BOSH requests and
       // WebSockets so that closing the servers does not wait for them.
@@ -241,6 +247,13 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       const a = srv.address() as AddressInfo;
       addresses.push({ type: listener.type, port: a.port, address: a.address });
     }
+    // Links modules hand out (XEP-0363 upload slots): http.publicUrl, else the first http/https
+    // listener under the virtual host's name.
+    const firstHttp = addresses.find((a) => a.type === 'http' || a.type === 'https');
+    core.httpRoutes.setBaseUrl((host) => {
+      if (config.http.publicUrl !== undefined) return config.http.publicUrl.replace(/\/+$/, '');
+      return firstHttp ? `${firstHttp.type}://${host}:${firstHttp.port}` : undefined;
+    });
     log.info({ hosts: hostNames, listeners: addresses.map((a) => `${a.type}:${a.port}`) }, 'Parley started');
 
     let stopped = false;

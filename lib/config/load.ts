@@ -408,6 +408,7 @@ function crossCheck(raw: Record<string, unknown>, add: Add): void {
 function resolvePaths(config: ParleyConfig, baseDir: string): ParleyConfig {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   config.tls.certificates = abs(config.tls.certificates);
+  config.storageDir = abs(config.storageDir);
   config.s2s.trustedCAs = config.s2s.trustedCAs.map(abs);
   if (config.tls.hosts !== undefined) {
     const hosts: Record<string, { cert: string; key: string }> = {};

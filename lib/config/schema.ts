@@ -339,6 +339,8 @@ export const configSchema = z.strictObject({
   listeners: z.array(listener).prefault(() => DEFAULT_LISTENERS.map((l) => ({ ...l }))),
   tls: tls.prefault({}),
   storage: storage.prefault({ driver: 'sqlite' }),
+  /** Where modules keep files (uploads, ...); relative to the config file. */
+  storageDir: z.string().min(1).default('data'),
   auth: auth.prefault({}),
   limits: limits.prefault({}),
   s2s: s2s.prefault({}),
@@ -355,7 +357,7 @@ export const configSchema = z.strictObject({
  *   server-wide, `false` when disabled;
  * - `hosts[i].modules[name]` holds only the modules that host overrides: the effective options
  *   (server-wide options merged with the host's, parsed) or `false`;
- * - relative paths (`tls.certificates`, `tls.hosts.*`, `storage.path`) are absolute.
+ * - relative paths (`tls.certificates`, `tls.hosts.*`, `storage.path`, `storageDir`) are absolute.
  * Use `resolveModules` for the per-host list of enabled modules.
  */
 export type ParleyConfig = z.output<typeof configSchema>;

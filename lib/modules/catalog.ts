@@ -24,6 +24,9 @@ import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
 import sm from '../../modules/sm/index.js';
 import time from '../../modules/time/index.js';
+import upload from '../../modules/upload/index.js';
+import extdisco from '../../modules/extdisco/index.js';
+import fast from '../../modules/fast/index.js';
 import vcard from '../../modules/vcard/index.js';
 import version from '../../modules/version/index.js';
 
@@ -40,6 +43,8 @@ export const MODULES: readonly AnyModule[] = [
   contactInfo as AnyModule,
   csi as AnyModule,
   disco as AnyModule,
+  extdisco as AnyModule,
+  fast as AnyModule,
   last as AnyModule,
   mam as AnyModule,
   muc as AnyModule,
@@ -53,6 +58,7 @@ export const MODULES: readonly AnyModule[] = [
   roster as AnyModule,
   sm as AnyModule,
   time as AnyModule,
+  upload as AnyModule,
   vcard as AnyModule,
   version as AnyModule,
 ];

@@ -13,6 +13,8 @@ import type { StreamErrorCondition } from '../stream/stream-error.js';
 import type { ArchiveStore, Database, KeyValStore, Migration } from '../storage/types.js';
 import type { AccountService } from '../accounts/types.js';
 import type { Logger } from '../log.js';
+import type { HttpRouteHandler, HttpRouteSpec } from '../transport/module-routes.js';
+import type { SaslMechanism } from '../sasl/mechanism.js';
 
 export interface XepSupport {
   xep: number;
@@ -106,12 +108,62 @@ export interface StreamControl {
 /** Handles a stream-level nonza (`ctx.streamNonza`). Runs in order with the stream's stanzas. */
 export type StreamNonzaHandler = (stream: StreamControl, el: Element) => void | Promise<void>;
 
+/**
+ * XEP-0386 Bind2: a feature a client may ask for inside `<bind xmlns='urn:xmpp:bind:0'/>`
+ * (`ctx.bind2Feature`). Runs right after the session is bound, before `<success/>` is sent;
+ * what it writes to the stream goes out after `<success/>`. Its result goes into `<bound/>`.
+ */
+export type Bind2FeatureHandler = (stream: StreamControl, request: Element) => Element | undefined | Promise<Element | undefined>;
+
+/** The client of a SASL2 `<authenticate/>` (XEP-0388 §2.4 `<user-agent/>`). */
+export interface Sasl2UserAgent {
+  /** The stable client instance id (a UUID), when given. */
+  readonly id: string | undefined;
+  readonly software: string | undefined;
+  readonly device: string | undefined;
+}
+
+/** What a SASL2 inline handler learns of the authentication it follows. */
+export interface Sasl2Outcome {
+  readonly mechanism: string;
+  readonly userAgent: Sasl2UserAgent;
+  /** The whole `<authenticate/>` element. */
+  readonly authenticate: Element;
+}
+
+/**
+ * XEP-0388 §2.6: an inline feature of SASL2 (`ctx.sasl2Inline`): XEP-0198 resumption, XEP-0484
+ * FAST. `feature` is offered inside `<authentication><inline/>`; `handle` gets the child of
+ * `<authenticate/>` in its namespace once authentication succeeded, before resource binding,
+ * and returns what goes into `<success/>`. What it writes to the stream goes out after it.
+ */
+export interface Sasl2InlineProvider {
+  readonly ns: string;
+  /** `mechanisms`: the mechanisms of `ctx.saslMechanism` available on this stream. */
+  feature?(stream: { readonly mechanisms: readonly string[] }): Element | undefined;
+  handle?(stream: StreamControl, request: Element, outcome: Sasl2Outcome): Element | undefined | Promise<Element | undefined>;
+}
+
 export interface ServerInfo {
   readonly name: string;
   readonly version: string;
   readonly hosts: readonly string[];
   readonly admins: readonly Jid[];
   readonly contact: Readonly<Record<string, readonly string[]>>;
+  /** Where modules keep files (config `storageDir`, absolute); undefined in in-process tests. */
+  readonly storageDir?: string;
+}
+
+/** HTTP routes a module serves on the http/https listeners (`ctx.http`). */
+export interface ModuleHttp {
+  /** Serves requests whose path starts with `spec.pathPrefix`; removed when the module stops. */
+  route(spec: HttpRouteSpec, handler: HttpRouteHandler): void;
+  /**
+   * The base URL of this server's HTTP listeners for this host, without a trailing slash:
+   * `http.publicUrl` when set, else `http(s)://<host>:<port>` of the first http/https listener.
+   * Undefined before the listeners are up and when there is none.
+   */
+  baseUrl(): string | undefined;
 }
 
 export interface SessionView {
@@ -155,6 +207,15 @@ export interface ModuleContext<Config = unknown> {
    * `<resume/>`) and after. One owner per namespace, shared with `nonza`.
    */
   streamNonza(ns: string, handler: StreamNonzaHandler): void;
+  /** XEP-0386: a feature clients may request inline in Bind2 `<bind/>` (one owner per namespace). */
+  bind2Feature(ns: string, handler: Bind2FeatureHandler): void;
+  /** XEP-0388: an inline feature of SASL2 `<authenticate/>` (one owner per namespace). */
+  sasl2Inline(provider: Sasl2InlineProvider): void;
+  /**
+   * A SASL mechanism accepted on this host only inside SASL2 and never listed in `<mechanisms/>`
+   * (XEP-0484 FAST); `offer` builds the element announcing it inside `<inline/>`.
+   */
+  saslMechanism(mechanism: SaslMechanism): void;
   /**
    * The per-session outbound queue (ARCHITECTURE §8): `tap` sees every stanza written to a
    * session of this host, after the outgoing filters, in wire order, including while the
@@ -183,4 +244,5 @@ export interface ModuleContext<Config = unknown> {
   /** A timer, cleared when the module stops; returns a function that cancels it. */
   setTimeout(fn: () => void, ms: number): () => void;
   setInterval(fn: () => void, ms: number): void;
+  readonly http: ModuleHttp;
 }

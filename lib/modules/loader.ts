@@ -11,6 +11,7 @@ import type { HookOrder } from '../hooks/bus.js';
 import type { Router } from '../routing/router.js';
 import { preAuthKey, type HostRuntime } from '../routing/host-runtime.js';
 import type { ModuleContext, ModuleDefinition, ServerInfo } from './define.js';
+import { ModuleHttpRoutes } from '../transport/module-routes.js';
 
 type AnyModule = ModuleDefinition<z.ZodType, unknown>;
 
@@ -31,6 +32,8 @@ export interface LoaderDeps {
   accounts: AccountService;
   log: Logger;
   server: ServerInfo;
+  /** Routes modules serve over HTTP; a private table when omitted (in-process tests). */
+  http?: ModuleHttpRoutes;
 }
 
 /** Orders modules so every dependency boots first; fails on a missing dependency or a cycle. */
@@ -85,6 +88,7 @@ export async function migrateModules(storage: Database, modules: readonly AnyMod
 
 export async function loadHost(runtime: HostRuntime, enabled: readonly EnabledModule[], deps: LoaderDeps): Promise<LoadedHost> {
   const ordered = orderModules(enabled);
+  if (!deps.http) deps = { ...deps, http: new ModuleHttpRoutes() };
   const loaded = new LoadedHost();
   const enabledNames = new Set(ordered.map((m) => m.def.name));
   for (const m of ordered) runtime.manifests.push(m.def);
@@ -173,6 +177,21 @@ function createContext(
       runtime.streamNonzas.set(ns, handler);
       undo(() => runtime.streamNonzas.delete(ns));
     },
+    bind2Feature(ns, handler) {
+      if (runtime.bind2Features.has(ns)) throw new ModuleGraphError(`two modules handle Bind2 inline ${ns} on ${host}`);
+      runtime.bind2Features.set(ns, handler);
+      undo(() => runtime.bind2Features.delete(ns));
+    },
+    sasl2Inline(provider) {
+      if (runtime.sasl2Inline.has(provider.ns)) throw new ModuleGraphError(`two modules handle SASL2 inline ${provider.ns} on ${host}`);
+      runtime.sasl2Inline.set(provider.ns, provider);
+      undo(() => runtime.sasl2Inline.delete(provider.ns));
+    },
+    saslMechanism(mechanism) {
+      if (runtime.saslMechanisms.some((m) => m.name === mechanism.name)) throw new ModuleGraphError(`SASL mechanism ${mechanism.name} is registered twice on ${host}`);
+      runtime.saslMechanisms.push(mechanism);
+      undo(() => runtime.saslMechanisms.splice(runtime.saslMechanisms.indexOf(mechanism), 1));
+    },
     onSessionWrite: (tap) => undo(addTap(runtime.writeTaps, tap, 'session write tap')),
     onSessionRead: (tap) => undo(addTap(runtime.readTaps, tap, 'session read tap')),
     claim: (hook, event) => runtime.hooks.claim(hook, event),
@@ -219,6 +238,10 @@ function createContext(
       const t = setInterval(fn, ms);
       t.unref();
       undo(() => clearInterval(t));
+    },
+    http: {
+      route: (spec, handler) => undo(deps.http!.add(host, name, spec, handler)),
+      baseUrl: () => deps.http!.baseUrl(host),
     },
   };
 }

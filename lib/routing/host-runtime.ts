@@ -2,6 +2,8 @@
 import type { Element } from '../xml/element.js';
 import { HookBus } from '../hooks/bus.js';
 import { IqRegistry } from './iq-registry.js';
+import type { Bind2FeatureHandler, Sasl2InlineProvider } from '../modules/define.js';
+import type { SaslMechanism } from '../sasl/mechanism.js';
 import type { ModuleManifest, PreAuthIqHandler, StreamFeatureProvider, StreamNonzaHandler } from '../modules/define.js';
 import type { SessionHandle, SessionTap } from '../sessions/types.js';
 
@@ -21,6 +23,12 @@ export class HostRuntime {
   /** Keyed by `type ns name`. */
   readonly preAuthIqs = new Map<string, PreAuthIqHandler>();
   readonly manifests: ModuleManifest[] = [];
+  /** XEP-0386 inline features by namespace (`ctx.bind2Feature`). */
+  readonly bind2Features = new Map<string, Bind2FeatureHandler>();
+  /** XEP-0388 inline features by namespace (`ctx.sasl2Inline`). */
+  readonly sasl2Inline = new Map<string, Sasl2InlineProvider>();
+  /** SASL mechanisms of this host accepted only within SASL2 (`ctx.saslMechanism`). */
+  readonly saslMechanisms: SaslMechanism[] = [];
   readonly services: string[] = [];
 
   constructor(readonly host: string) {}

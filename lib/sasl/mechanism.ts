@@ -40,6 +40,13 @@ export interface SaslContext {
    * offered whenever `tls` supports a binding.
    */
   offered?: readonly string[];
+  /** XEP-0388 `<user-agent id/>` of a SASL2 authentication (FAST tokens are bound to it). */
+  userAgentId?: string;
+  /**
+   * Set by the negotiator: a mechanism that looks an account up without `credentials` (FAST
+   * tokens) calls it first, so that throttling and lockout apply. Throws when locked out.
+   */
+  claim?(host: string, user: string): void;
 }
 
 export type SaslStep =

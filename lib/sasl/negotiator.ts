@@ -16,6 +16,8 @@ import {
 export interface SaslNegotiatorOptions {
   /** Candidate mechanisms in preference order (strongest first), e.g. a registry's list. */
   mechanisms: SaslMechanism[];
+  /** Accepted but never offered in `<mechanisms/>`: XEP-0484 FAST, announced by SASL2 inline. */
+  hidden?: SaslMechanism[];
   ctx: SaslContext;
   throttle: LoginThrottle;
   remoteAddress: string;
@@ -39,6 +41,7 @@ type State =
 export class SaslNegotiator {
   private readonly opts: SaslNegotiatorOptions;
   private readonly names: string[];
+  private readonly hiddenNames: string[];
   private readonly mechCtx: SaslContext;
   private readonly maxSteps: number;
   private readonly maxBytes: number;
@@ -52,6 +55,7 @@ export class SaslNegotiator {
     this.maxSteps = opts.maxSteps ?? 10;
     this.maxBytes = opts.maxResponseBytes ?? 8192;
     this.names = opts.mechanisms.filter((m) => m.available(opts.ctx)).map((m) => m.name);
+    this.hiddenNames = (opts.hidden ?? []).filter((m) => m.available(opts.ctx)).map((m) => m.name);
     const inner = opts.ctx.credentials;
     // Mechanisms see credentials through this wrapper: it learns which account is being tried,
     // and refuses the lookup while that account (or this address) is locked out. The lockout
@@ -66,12 +70,17 @@ export class SaslNegotiator {
         return inner.verifyPassword(host, user, password);
       },
     };
-    this.mechCtx = { ...opts.ctx, credentials, offered: this.names };
+    this.mechCtx = { ...opts.ctx, credentials, offered: this.names, claim: (host, user) => this.claim(host, user) };
   }
 
   /** Names to advertise in <mechanisms/>, strongest first. */
   offered(): string[] {
     return [...this.names];
+  }
+
+  /** Mechanisms accepted but not listed (XEP-0484 FAST), for the SASL2 inline offer. */
+  hiddenOffered(): string[] {
+    return [...this.hiddenNames];
   }
 
   /** XEP-0440: the channel binding types to advertise, when a -PLUS mechanism is offered. */
@@ -92,7 +101,11 @@ export class SaslNegotiator {
     if (!this.opts.throttle.check(this.opts.remoteAddress).allowed) {
       return this.finish(mechanism, failure('temporary-auth-failure'));
     }
-    const mech = this.names.includes(mechanism) ? this.opts.mechanisms.find((m) => m.name === mechanism) : undefined;
+    const mech = this.names.includes(mechanism)
+      ? this.opts.mechanisms.find((m) => m.name === mechanism)
+      : this.hiddenNames.includes(mechanism)
+        ? this.opts.hidden?.find((m) => m.name === mechanism)
+        : undefined;
     if (mech === undefined) return this.finish(mechanism, failure('invalid-mechanism'));
 
     let initial: Buffer | undefined;

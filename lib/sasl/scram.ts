@@ -49,6 +49,24 @@ function plusOffered(ctx: SaslContext): boolean {
   return (ctx.tls?.bindings().length ?? 0) > 0;
 }
 
+/**
+ * XEP-0474 §4.1 (SASL SCRAM Downgrade Protection): the hash of what the stream advertised, the
+ * mechanisms sorted and joined by %x1E, then (when XEP-0440 channel bindings were advertised,
+ * which Parley does whenever a -PLUS mechanism is offered) %x1F and the binding types likewise;
+ * sent as the `h` attribute of server-first-message, so the client proof signs it. Only when the
+ * negotiator told us what it offered.
+ */
+export function downgradeProtectionHash(ctx: SaslContext, hash: ScramHash): string | undefined {
+  if (ctx.offered === undefined) return undefined;
+  const octet = (a: string, b: string) => (Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  let s = [...ctx.offered].sort(octet).join('\x1e');
+  if (ctx.offered.some((n) => n.endsWith('-PLUS'))) {
+    const bindings = ctx.tls?.bindings() ?? [];
+    if (bindings.length) s += '\x1f' + [...bindings].sort(octet).join('\x1e');
+  }
+  return digest(hash, Buffer.from(s, 'utf8')).toString('base64');
+}
+
 interface AfterFirst {
   gs2Header: Buffer;
   cbData: Buffer;
@@ -134,7 +152,8 @@ class ScramExchange implements SaslExchange {
     // Unknown users get a fake credential, so everything until the proof looks the same.
     const { credential, real } = await this.ctx.credentials.scram(this.ctx.host, user ?? rawUser, this.hash);
     const nonce = clientNonce + this.nonce();
-    const serverFirst = `r=${nonce},s=${credential.salt.toString('base64')},i=${credential.iterations}`;
+    const ssdp = downgradeProtectionHash(this.ctx, this.hash);
+    const serverFirst = `r=${nonce},s=${credential.salt.toString('base64')},i=${credential.iterations}${ssdp === undefined ? '' : `,h=${ssdp}`}`;
     this.first = {
       gs2Header: Buffer.from(header, 'utf8'),
       cbData,

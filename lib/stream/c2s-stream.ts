@@ -26,6 +26,7 @@ import { TokenBucket } from '../sessions/rate-limit.js';
 import type { StreamFraming, StreamTransport } from '../transport/types.js';
 import type { Metrics } from '../metrics.js';
 import { streamErrorElement, type StreamErrorCondition } from './stream-error.js';
+import * as sasl2 from '../sasl2/sasl2.js';
 
 export interface C2sLimits {
   stanzaBytes: number;
@@ -91,6 +92,10 @@ export class C2sStream {
   private lang = 'en';
   private authUser: string | undefined;
   private negotiator: SaslNegotiator | undefined;
+  /** The `<authenticate/>` of a SASL2 exchange under way (XEP-0388). */
+  private sasl2Request: sasl2.Sasl2Authenticate | undefined;
+  /** While a SASL2 `<success/>` is being put together, what is written waits here to follow it. */
+  private holding: Element[] | undefined;
   private saslFailures = 0;
   private session: C2sSession | undefined;
   private readonly queue: Element[] = [];
@@ -101,6 +106,7 @@ export class C2sStream {
   private readonly byteRate: TokenBucket;
   private authTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  private firstHeaderAnswered = false;
 
   constructor(
     private readonly transport: StreamTransport,
@@ -151,7 +157,20 @@ export class C2sStream {
 
   // ------------------------------------------------------------------ output
 
+  /** Output held back until the next turn of the event loop (see onStreamOpen). */
+  private deferred: string[] | undefined;
+
+  private flushDeferred(): void {
+    const out = this.deferred;
+    this.deferred = undefined;
+    if (out && this.state !== 'closed') for (const d of out) this.writeRaw(d);
+  }
+
   private writeRaw(data: string): void {
+    if (this.deferred) {
+      this.deferred.push(data);
+      return;
+    }
     // Nothing may follow </stream:stream>: every path that closes writes before 'closing'.
     if (this.state === 'closed' || this.state === 'closing') return;
     this.transport.write(data);
@@ -167,6 +186,10 @@ export class C2sStream {
   }
 
   private writeElement(el: Element): void {
+    if (this.holding) {
+      this.holding.push(el);
+      return;
+    }
     this.writeRaw(el.toString());
   }
 
@@ -181,6 +204,7 @@ export class C2sStream {
   /** RFC 6120 §4.9: send the error, close the stream, and tear the session down. */
   streamError(condition: StreamErrorCondition, text?: string, appCondition?: Element): void {
     if (this.state === 'closed' || this.state === 'closing') return;
+    this.flushDeferred();
     if (!this.headerSent) this.sendHeader(this.host || undefined);
     this.log.debug({ condition, text }, 'stream error');
     this.writeElement(streamErrorElement(condition, text, appCondition));
@@ -193,6 +217,7 @@ export class C2sStream {
   /** Graceful close from our side (no error). */
   close(): void {
     if (this.state === 'closed' || this.state === 'closing') return;
+    this.flushDeferred();
     this.writeRaw(this.framing.close());
     this.state = 'closing';
     this.teardown('closed');
@@ -222,6 +247,14 @@ export class C2sStream {
     if (this.host && domain !== this.host) return this.streamError('host-unknown', 'the domain changed on restart');
     this.host = domain;
     if (attrs['xml:lang']) this.lang = attrs['xml:lang'];
+    if (!this.firstHeaderAnswered) {
+      // COMPAT(@xmpp/connection 0.14): it writes its stream header and only then listens for
+      // ours; an answer read before its write callback ran is missed, and with SASL2 no stream
+      // restart makes up for it. The first answer of a connection waits one event-loop turn.
+      this.firstHeaderAnswered = true;
+      this.deferred = [];
+      setImmediate(() => this.flushDeferred());
+    }
     this.sendHeader(domain);
     this.state = this.authUser ? 'authenticated' : 'negotiating';
     this.writeElement(this.features());
@@ -231,9 +264,12 @@ export class C2sStream {
     const runtime = this.env.hosts.get(this.host)!;
     const features = xml('stream:features');
     if (this.authUser) {
-      features.cnode(xml('bind', { xmlns: NS.bind }));
-      features.cnode(xml('session', { xmlns: NS.session }, xml('optional')));
-      for (const p of runtime.features) if (p.stage === 'post-auth') { const f = p.build(undefined); if (f) features.cnode(f); }
+      // After SASL2 with Bind2 or inline resumption (XEP-0388 §2.6.2) the stream is bound already.
+      if (!this.session) {
+        features.cnode(xml('bind', { xmlns: NS.bind }));
+        features.cnode(xml('session', { xmlns: NS.session }, xml('optional')));
+      }
+      for (const p of runtime.features) if (p.stage === 'post-auth') { const f = p.build(this.session); if (f) features.cnode(f); }
       return features;
     }
     if (this.transport.canStartTls) {
@@ -247,11 +283,20 @@ export class C2sStream {
     if (bindings.length) {
       features.cnode(xml('sasl-channel-binding', { xmlns: NS.saslChannelBinding }, bindings.map((t) => xml('channel-binding', { type: t }))));
     }
+    // XEP-0388: SASL2 beside classic SASL, with the same mechanisms; its inline features are
+    // Bind2 (XEP-0386) and what modules register (XEP-0198 resumption, XEP-0484 FAST).
+    const inline: Element[] = [sasl2.bind2Feature([...runtime.bind2Features.keys()])];
+    const hidden = { mechanisms: negotiator.hiddenOffered() };
+    for (const p of runtime.sasl2Inline.values()) {
+      const f = p.feature?.(hidden);
+      if (f) inline.push(f);
+    }
+    features.cnode(sasl2.authenticationFeature(mechs, inline));
     for (const p of runtime.features) if (p.stage === 'pre-auth') { const f = p.build(undefined); if (f) features.cnode(f); }
     return features;
   }
 
-  private newNegotiator(): SaslNegotiator {
+  private newNegotiator(userAgentId?: string): SaslNegotiator {
     // A secure transport without a TLS socket of ours (BOSH, a TLS-terminating proxy) allows
     // PLAIN but offers no channel binding.
     const tls = !this.transport.secure
@@ -261,7 +306,8 @@ export class C2sStream {
         : { version: '', bindings: () => [], bindingData: () => undefined };
     return new SaslNegotiator({
       mechanisms: [...this.env.mechanisms],
-      ctx: { host: this.host, tls, credentials: this.env.accounts },
+      hidden: [...(this.env.hosts.get(this.host)?.saslMechanisms ?? [])],
+      ctx: { host: this.host, tls, credentials: this.env.accounts, userAgentId },
       throttle: this.env.throttle,
       remoteAddress: this.transport.remoteAddress,
       onResult: (mechanism, result) => this.env.metrics?.logins.inc({ mechanism, result }),
@@ -279,6 +325,7 @@ export class C2sStream {
     if (this.state === 'negotiating') {
       if (ns === NS.tls && el.name === 'starttls') return void this.onStartTls();
       if (ns === NS.sasl) return void this.onSasl(el);
+      if (ns === sasl2.SASL2_NS) return void this.onSasl2(el);
       return this.streamError('not-authorized', 'authenticate first');
     }
     if ((this.state === 'bound' || this.state === 'authenticated') && ns !== undefined) {
@@ -290,12 +337,13 @@ export class C2sStream {
         return;
       }
     }
-    if (ns === NS.sasl || ns === NS.tls) return this.streamError('policy-violation', 'already negotiated');
+    if (ns === NS.sasl || ns === NS.tls || ns === sasl2.SASL2_NS) return this.streamError('policy-violation', 'already negotiated');
     this.streamError('unsupported-stanza-type', `<${el.name}/> is not understood here`);
   }
 
   private onStreamClose(): void {
     if (this.state === 'closed') return;
+    this.flushDeferred();
     if (this.state !== 'closing') this.writeRaw(this.framing.close());
     this.state = 'closing';
     this.teardown('client closed the stream');
@@ -351,6 +399,8 @@ export class C2sStream {
   // ------------------------------------------------------------------ STARTTLS
 
   private async onStartTls(): Promise<void> {
+    // What waits for the next turn (the first header's answer) goes out in clear first.
+    this.flushDeferred();
     if (!this.transport.canStartTls) {
       this.writeElement(xml('failure', { xmlns: NS.tls }));
       this.writeRaw(this.framing.close());
@@ -419,6 +469,148 @@ export class C2sStream {
         this.headerSent = false;
         this.state = 'wait-header';
         return;
+    }
+  }
+
+  // ------------------------------------------------------------------ SASL2 (XEP-0388)
+
+  private async onSasl2(el: Element): Promise<void> {
+    if (this.env.requireEncryption && !this.transport.secure) {
+      if (el.name === 'authenticate') return this.sasl2Failure({ kind: 'failure', condition: 'encryption-required' });
+      return this.streamError('policy-violation', 'use STARTTLS first');
+    }
+    let step: SaslStep;
+    this.transport.pause();
+    try {
+      if (el.name === 'authenticate') {
+        const request = sasl2.parseAuthenticate(el);
+        if (typeof request === 'string') {
+          step = { kind: 'failure', condition: 'malformed-request', text: request };
+        } else {
+          this.sasl2Request = request;
+          this.negotiator = this.newNegotiator(request.userAgent.id);
+          step = await this.negotiator.begin(request.mechanism, request.initialResponse === '' ? undefined : request.initialResponse);
+        }
+      } else if (el.name === 'response' && this.negotiator && this.sasl2Request) {
+        step = await this.negotiator.respond(el.getText().trim());
+      } else if (el.name === 'abort') {
+        step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
+      } else {
+        return this.streamError('policy-violation', `unexpected SASL2 element <${el.name}/>`);
+      }
+    } finally {
+      if (this.state !== 'closed') this.transport.resume();
+    }
+    if (this.state === 'closed' || this.state === 'closing') return;
+    switch (step.kind) {
+      case 'challenge':
+        this.writeElement(sasl2.challenge(step.data));
+        return;
+      case 'failure':
+        return this.sasl2Failure(step);
+      case 'success': {
+        const request = this.sasl2Request!;
+        this.negotiator = undefined;
+        this.sasl2Request = undefined;
+        this.authUser = step.user;
+        this.parser.setLimits(limitsFor(this.env.limits, true));
+        // XEP-0388 §2.6.2: no stream restart; the stream is authenticated from here on.
+        this.state = 'authenticated';
+        this.log.info({ user: `${step.user}@${this.host}`, mechanism: request.mechanism }, 'authenticated (SASL2)');
+        this.transport.pause();
+        try {
+          await this.sasl2Success(request, step.data);
+        } finally {
+          if ((this.state as State) !== 'closed') this.transport.resume();
+        }
+        return;
+      }
+    }
+  }
+
+  /** Runs the inline features, then writes `<success/>` and what they wrote after it. */
+  private async sasl2Success(request: sasl2.Sasl2Authenticate, additionalData: Buffer | undefined): Promise<void> {
+    const runtime = this.env.hosts.get(this.host)!;
+    const control = this.control();
+    const outcome = { mechanism: request.mechanism, userAgent: request.userAgent, authenticate: request.element };
+    const extra: Element[] = [];
+    const held: Element[] = [];
+    this.holding = held;
+    let bound: C2sSession | undefined;
+    try {
+      // Inline features in document order: XEP-0198 <resume/> binds the stream to an old session,
+      // and then Bind2 does not happen (XEP-0386 §4).
+      for (const child of request.inline) {
+        const provider = runtime.sasl2Inline.get((child.attrs.xmlns as string | undefined) ?? '');
+        if (!provider?.handle) continue;
+        try {
+          const out = await provider.handle(control, child, outcome);
+          if (out) extra.push(out);
+        } catch (err) {
+          this.log.error({ err, ns: provider.ns }, 'SASL2 inline handler failed');
+        }
+      }
+      if (request.bind && !this.session && this.state === 'authenticated') {
+        const tag = request.bind.getChildText('tag') ?? undefined;
+        const taken = (r: string) => {
+          try {
+            return this.env.sessions.get(Jid.of(this.authUser!, this.host, prepResource(r))) !== undefined;
+          } catch {
+            return true;
+          }
+        };
+        let result: C2sSession | StanzaError;
+        try {
+          result = this.bindResource(prepResource(sasl2.bind2Resource(tag, taken)));
+        } catch (err) {
+          // A tag that cannot be (part of) a resource is dropped.
+          result = err instanceof JidError ? this.bindResource(sasl2.bind2Resource(undefined, taken)) : StanzaError.internalServerError();
+        }
+        if (result instanceof StanzaError) {
+          // XEP-0388: authentication succeeded, binding did not; the client may bind classically.
+          this.log.info({ condition: result.condition }, 'Bind2 refused');
+        } else {
+          bound = result;
+          const boundEl = xml('bound', { xmlns: sasl2.BIND2_NS });
+          for (const child of request.bind.getChildElements()) {
+            const handler = runtime.bind2Features.get((child.attrs.xmlns as string | undefined) ?? '');
+            if (!handler) continue;
+            try {
+              const out = await handler(control, child);
+              if (out) boundEl.cnode(out);
+            } catch (err) {
+              this.log.error({ err, ns: child.attrs.xmlns }, 'Bind2 inline handler failed');
+            }
+          }
+          extra.push(boundEl);
+        }
+      }
+    } finally {
+      this.holding = undefined;
+    }
+    if ((this.state as State) === 'closed' || (this.state as State) === 'closing') return;
+    const authzid = this.session ? this.session.jid.toString() : Jid.of(this.authUser!, this.host).toString();
+    this.writeElement(sasl2.success(authzid, additionalData, extra));
+    // XEP-0388 §2.6.2: the features of the authenticated stream follow at once; no restart.
+    this.writeElement(this.features());
+    for (const el of held) this.writeElement(el);
+    if (bound) {
+      this.log.info({ jid: bound.jid.toString() }, 'session bound (Bind2)');
+      await runtime.hooks.notify('session/bound', { session: bound }, (err) => this.log.error({ err }, 'session/bound handler failed'));
+    }
+    const resumed = this.resumed;
+    this.resumed = undefined;
+    if (resumed && this.session === resumed) {
+      await runtime.hooks.notify('session/resumed', { session: resumed }, (err) => this.log.error({ err }, 'session/resumed handler failed'));
+    }
+  }
+
+  private sasl2Failure(step: Extract<SaslStep, { kind: 'failure' }>): void {
+    this.negotiator = undefined;
+    this.sasl2Request = undefined;
+    this.writeElement(sasl2.failure(step.condition, step.text));
+    if (step.condition !== 'aborted' && ++this.saslFailures >= this.env.limits.saslFailures) {
+      this.streamError('policy-violation', 'too many failed authentication attempts');
     }
   }
 
@@ -530,10 +722,23 @@ export class C2sStream {
       if (err instanceof JidError) return reply(StanzaError.badRequest('invalid resource'));
       throw err;
     }
+    const session = this.bindResource(resource);
+    if (session instanceof StanzaError) return reply(session);
+    reply(xml('bind', { xmlns: NS.bind }, xml('jid', {}, session.jid.toString())));
+    this.log.info({ jid: session.jid.toString() }, 'session bound');
+    const runtime = this.env.hosts.get(this.host)!;
+    await runtime.hooks.notify('session/bound', { session }, (err) => this.log.error({ err }, 'session/bound handler failed'));
+  }
+
+  /**
+   * RFC 6120 §7 resource binding, shared by the bind IQ and Bind2 (XEP-0386): the session for
+   * this resource, or why not. `session/bound` is the caller's to fire, once it has answered.
+   */
+  private bindResource(resource: string): C2sSession | StanzaError {
     const jid = Jid.of(this.authUser!, this.host, resource);
     const existing = this.env.sessions.get(jid);
     if (!existing && this.env.sessions.countOf(jid) >= this.env.limits.sessionsPerAccount) {
-      return reply(StanzaError.resourceConstraint('too many sessions for this account'));
+      return StanzaError.resourceConstraint('too many sessions for this account');
     }
     if (existing) {
       // RFC 6120 §7.7.2.2: the newer session wins; the old one gets <conflict/>.
@@ -548,9 +753,7 @@ export class C2sStream {
     this.session = session;
     this.state = 'bound';
     if (this.authTimer) clearTimeout(this.authTimer);
-    reply(xml('bind', { xmlns: NS.bind }, xml('jid', {}, jid.toString())));
-    this.log.info({ jid: jid.toString() }, 'session bound');
-    await runtime.hooks.notify('session/bound', { session }, (err) => this.log.error({ err }, 'session/bound handler failed'));
+    return session;
   }
 
   // ------------------------------------------------------------------ sessions on this stream

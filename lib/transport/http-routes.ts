@@ -6,6 +6,7 @@
 //   /http-bind                     BOSH, XEP-0124/0206 (http.bosh)
 //   /.well-known/host-meta[.json]  connection discovery, XEP-0156
 //   <http.webClient.path>          the built-in web client (Converse.js)
+//   module routes                  served by modules through ctx.http (e.g. /upload/, XEP-0363)
 //
 // One WebServices serves every http/https listener, so a BOSH session may move between them.
 // Every request counts against a per-IP limit of requests in progress (held BOSH requests
@@ -25,6 +26,7 @@ import { WEBSOCKET_PATH, WebSocketEndpoint, refuseUpgrade } from './websocket.js
 import { HOST_META_JSON_PATH, HOST_META_PATH, hostMetaJson, hostMetaXml } from '../web/host-meta.js';
 import { serveStatusPage } from '../web/status-page.js';
 import { WebClient, converseDist } from '../web/web-client.js';
+import type { ModuleHttpRoutes } from './module-routes.js';
 
 export interface WebServicesOptions {
   http: HttpConfig;
@@ -41,6 +43,8 @@ export interface WebServicesOptions {
   startedAt: number;
   metrics?: Metrics;
   log: Logger;
+  /** Routes served by modules (`ctx.http`), for paths not served here. */
+  moduleRoutes?: ModuleHttpRoutes;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -186,6 +190,7 @@ export class WebServices {
     const method = req.method ?? 'GET';
     if (path === BOSH_PATH && this.bosh) return this.boshRequest(req, res, method);
     if (path === HOST_META_PATH || path === HOST_META_JSON_PATH) return this.hostMeta(req, res, path, method);
+    if (await this.moduleRoute(req, res, path, method)) return;
     const known = path === WEBSOCKET_PATH || path === '/metrics' || path === '/' || path === '/index.html' || this.webClient?.owns(path);
     if (!known) return plain(res, 404, 'not found');
     if (method !== 'GET' && method !== 'HEAD') return plain(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
@@ -211,6 +216,23 @@ export class WebServices {
     }
     if (this.webClient?.owns(path)) return this.webClient.handle(req, res, path);
     plain(res, 404, 'not found');
+  }
+
+  /** Offers a request to the modules' routes; true when one of them took it. */
+  private async moduleRoute(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<boolean> {
+    const routes = this.opts.moduleRoutes?.match(path) ?? [];
+    if (routes.length === 0) return false;
+    const allowed = routes.filter((r) => r.methods.includes(method));
+    if (allowed.length === 0) {
+      const allow = [...new Set(routes.flatMap((r) => r.methods))].join(', ');
+      plain(res, 405, 'method not allowed', { allow });
+      return true;
+    }
+    for (const r of allowed) {
+      if ((await r.handler(req, res)) !== 'pass') return true;
+    }
+    plain(res, 404, 'not found');
+    return true;
   }
 
   private hostMeta(req: IncomingMessage, res: ServerResponse, path: string, method: string): void {

@@ -53,6 +53,11 @@ export default defineModule({
     };
     ctx.iq.set({ ns: NS.carbons, name: 'enable', to: ['self'] }, toggle(true));
     ctx.iq.set({ ns: NS.carbons, name: 'disable', to: ['self'] }, toggle(false));
+    // XEP-0386 §4: <enable xmlns='urn:xmpp:carbons:2'/> inside Bind2 <bind/>; nothing in <bound/>.
+    ctx.bind2Feature(NS.carbons, (stream, el) => {
+      if (el.name === 'enable' && stream.session) stream.session.set(enabled, true);
+      return undefined;
+    });
 
     function eligible(m: MessageStanza, direction: Direction, account: Jid, peer: Jid): boolean {
       const answersEligible = m.type === 'error' && replies.answers(account, peer, m.id);

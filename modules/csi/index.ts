@@ -141,6 +141,12 @@ const csi = defineModule({
       }
     });
 
+    // XEP-0386 §4: a client may bind already inactive (<inactive/> inside Bind2 <bind/>).
+    ctx.bind2Feature(NS.csi, (stream, el) => {
+      if (el.name === 'inactive' && stream.session) stream.session.get(key).inactive = true;
+      return undefined;
+    });
+
     // XEP-0352 §5.2: a resumed stream starts active.
     ctx.on('session/resumed', ({ session }) => {
       const st = session.get(key);

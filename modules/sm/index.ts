@@ -76,8 +76,9 @@ const sm = defineModule({
     const resumable = new Map<string, SessionHandle>();
     const expired = new Map<string, Expired>();
 
-    const failed = (stream: StreamControl, condition: StanzaErrorCondition, h?: number) =>
-      stream.write(xml('failed', { xmlns: NS.sm, h: h === undefined ? undefined : String(h) }, xml(condition, { xmlns: NS.stanzaErrors })));
+    const failedEl = (condition: StanzaErrorCondition, h?: number) =>
+      xml('failed', { xmlns: NS.sm, h: h === undefined ? undefined : String(h) }, xml(condition, { xmlns: NS.stanzaErrors }));
+    const failed = (stream: StreamControl, condition: StanzaErrorCondition, h?: number) => stream.write(failedEl(condition, h));
 
     function request(st: SmState): void {
       st.stream.write(xml('r', { xmlns: NS.sm }));
@@ -113,10 +114,11 @@ const sm = defineModule({
 
     // ------------------------------------------------------------------ nonzas
 
-    function enable(stream: StreamControl, el: Element): void {
+    /** <enable/>: the answer (<enabled/> or <failed/>), written by the caller (or put in Bind2 <bound/>). */
+    function enable(stream: StreamControl, el: Element): Element {
       const session = stream.session;
       // XEP-0198 §3: only after resource binding (or by resuming), and only once.
-      if (!session || session.get(smKey)) return failed(stream, 'unexpected-request');
+      if (!session || session.get(smKey)) return failedEl('unexpected-request');
       const wantsResume = el.attrs.resume === 'true' || el.attrs.resume === '1';
       const asked = parseH(el.attrs.max);
       const max = Math.min(asked !== undefined && asked > 0 ? asked : maxSeconds, maxSeconds);
@@ -137,7 +139,7 @@ const sm = defineModule({
       // Both counts start now (§4): the next stanza written is the first the client acknowledges.
       session.set(smKey, st);
       if (id !== undefined) resumable.set(id, session);
-      stream.write(xml('enabled', id === undefined ? { xmlns: NS.sm } : { xmlns: NS.sm, id, resume: 'true', max: String(max) }));
+      return xml('enabled', id === undefined ? { xmlns: NS.sm } : { xmlns: NS.sm, id, resume: 'true', max: String(max) });
     }
 
     function ack(stream: StreamControl, el: Element): void {
@@ -164,22 +166,27 @@ const sm = defineModule({
       if (st) stream.write(xml('a', { xmlns: NS.sm, h: String(st.handled) }));
     }
 
-    function resume(stream: StreamControl, el: Element): void {
-      if (stream.session) return failed(stream, 'unexpected-request');
+    /**
+     * <resume/>: the answer (<resumed/> or <failed/>) is returned, to be written first (or put
+     * in a SASL2 <success/>, XEP-0198 §5 inline); the retransmissions are written here, after it
+     * on the wire.
+     */
+    function resume(stream: StreamControl, el: Element): Element {
+      if (stream.session) return failedEl('unexpected-request');
       const previd = el.attrs.previd;
       const h = parseH(el.attrs.h);
-      if (typeof previd !== 'string' || h === undefined) return failed(stream, 'bad-request');
+      if (typeof previd !== 'string' || h === undefined) return failedEl('bad-request');
       const session = resumable.get(previd);
       const st = session?.get(smKey);
       // Another account's SM-ID is answered exactly like an unknown one.
       if (!session || !st || !session.jid.bare().equals(stream.account)) {
         const gone = expired.get(previd);
-        return failed(stream, 'item-not-found', gone?.account === stream.account.toString() ? gone.h : undefined);
+        return failedEl('item-not-found', gone?.account === stream.account.toString() ? gone.h : undefined);
       }
       // The client claims more than was sent: its state is not ours. The session stays as it is,
       // for a client that knows better (or to expire).
-      if (ackedSince(st.queue.acked, h) > st.queue.length) return failed(stream, 'unexpected-request', st.handled);
-      if (!stream.resumeSession(session)) return failed(stream, 'item-not-found');
+      if (ackedSince(st.queue.acked, h) > st.queue.length) return failedEl('unexpected-request', st.handled);
+      if (!stream.resumeSession(session)) return failedEl('item-not-found');
       st.cancelExpiry?.();
       st.cancelExpiry = undefined;
       cancelAckTimer(st);
@@ -187,27 +194,58 @@ const sm = defineModule({
       st.awaitingAck = false;
       st.sinceRequest = 0;
       st.queue.ack(h);
-      stream.write(xml('resumed', { xmlns: NS.sm, previd, h: String(st.handled) }));
-      // §5: what the client did not get, again, in order; still unacknowledged.
-      for (const stanza of st.queue.pending()) stream.write(stanza);
-      if (st.queue.length > 0) {
-        request(st);
-        armAckTimer(session, st);
-      }
-      ctx.log.debug({ jid: session.jid.toString(), resent: st.queue.length }, 'stream resumed');
+      const answer = xml('resumed', { xmlns: NS.sm, previd, h: String(st.handled) });
+      // §5: what the client did not get, again, in order; still unacknowledged. The stream holds
+      // these until the caller has written the answer.
+      resend.set(stream, () => {
+        for (const stanza of st.queue.pending()) stream.write(stanza);
+        if (st.queue.length > 0) {
+          request(st);
+          armAckTimer(session, st);
+        }
+        ctx.log.debug({ jid: session.jid.toString(), resent: st.queue.length }, 'stream resumed');
+      });
+      return answer;
+    }
+
+    /** Retransmissions that follow a <resumed/> once it is written. */
+    const resend = new WeakMap<StreamControl, () => void>();
+    function afterAnswer(stream: StreamControl): void {
+      const fn = resend.get(stream);
+      resend.delete(stream);
+      fn?.();
     }
 
     ctx.streamNonza(NS.sm, (stream, el) => {
       switch (el.name) {
-        case 'enable': return enable(stream, el);
-        case 'resume': return resume(stream, el);
+        case 'enable': return stream.write(enable(stream, el));
+        case 'resume': {
+          stream.write(resume(stream, el));
+          return afterAnswer(stream);
+        }
         case 'r': return answerRequest(stream);
         case 'a': return ack(stream, el);
         default: return stream.close('unsupported-stanza-type', `<${el.name}/> is not a stream management request`);
       }
     });
 
-    ctx.streamFeature({ stage: 'post-auth', build: () => xml('sm', { xmlns: NS.sm }) });
+    // Not offered again on a stream that enabled it already (inline in Bind2, XEP-0388 §2.6.2).
+    ctx.streamFeature({ stage: 'post-auth', build: (session) => (session?.get(smKey) ? undefined : xml('sm', { xmlns: NS.sm })) });
+
+    // XEP-0198 with XEP-0388/0386: <enable/> inside Bind2 <bind/>, answered inside <bound/>; and
+    // <resume/> inside SASL2 <authenticate/>, answered inside <success/>. The stream holds what
+    // is written meanwhile (retransmissions) until <success/> is out.
+    ctx.bind2Feature(NS.sm, (stream, el) => (el.name === 'enable' ? enable(stream, el) : undefined));
+    ctx.sasl2Inline({
+      ns: NS.sm,
+      feature: () => xml('sm', { xmlns: NS.sm }),
+      handle: (stream, el) => {
+        if (el.name !== 'resume') return undefined;
+        const answer = resume(stream, el);
+        afterAnswer(stream);
+        return answer;
+      },
+    });
 
     // ------------------------------------------------------------------ counting
 
