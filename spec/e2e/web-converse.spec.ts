@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { client, xml, type XmppClient } from '@xmpp/client';
+import { INSTALL_HINT, pythonHas, SYSTEM_PYTHON } from './clients/python-client.js';
+import { SlixIm } from './clients/slixmpp-im.js';
 import type { Element } from 'ltx';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -104,6 +106,33 @@ describe('e2e: Converse.js web client in Chromium', function () {
       expect(cspViolations, 'Content-Security-Policy violations').to.deep.equal([]);
     } finally {
       await bob.stop();
+    }
+  });
+
+  it('chats with a slixmpp client: it receives what the page sends, and its reply shows in the page', async function () {
+    if (!pythonHas('slixmpp')) {
+      console.log(`      (skipped: slixmpp is not importable by ${SYSTEM_PYTHON}; ${INSTALL_HINT})`);
+      this.skip();
+    }
+    const p = page!;
+    const bob = new SlixIm({ host: '127.0.0.1', port: srv.port('c2s'), jid: 'bob@localhost', password: 'secret-pw', resource: 'slix' });
+    try {
+      await bob.bound();
+      await bob.cmd({ cmd: 'presence' });
+      const mark = bob.mark();
+      // The page is still logged in as alice, in the chat with bob from the test above.
+      const textarea = p.locator('converse-chats textarea.chat-textarea');
+      await textarea.waitFor({ timeout: 30_000 });
+      await textarea.fill('Hello slixmpp, from Converse');
+      await textarea.press('Enter');
+      const got = await bob.waitFor((e) => e.event === 'message' && e.body === 'Hello slixmpp, from Converse', { after: mark, timeoutMs: 30_000 });
+      expect(String(got.from)).to.match(/^alice@localhost\/.+/);
+      await bob.cmd({ cmd: 'send', to: String(got.from), body: 'Hi Alice, slixmpp here' });
+      await p.getByText('Hi Alice, slixmpp here').first().waitFor({ timeout: 30_000 });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await p.screenshot({ path: join(ARTIFACTS, 'web-converse-slixmpp.png'), fullPage: true });
+    } finally {
+      await bob.kill();
     }
   });
 });
