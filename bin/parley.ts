@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The parley command line: start | check | user add/del/passwd/list | cert generate | migrate.
+// The parley command line: start | check | reload | user add/del/passwd/list | admin token |
+// cert generate | migrate.
 // Every failure is one line on stderr, `parley: <message> (<hint>)`, and a non-zero exit:
 // 1 for usage, 2 for config, 3 for everything at run time.
 import { constants as fsConstants, existsSync, readFileSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { isIP, createServer } from 'node:net';
@@ -32,6 +34,13 @@ Commands:
   user del JID                         delete an account
   user passwd JID [--password P]       change an account's password
   user list [DOMAIN]                   list accounts, one JID a line
+  reload [--config FILE]               validate the config, then make the running server
+                                       re-read it and its certificates (SIGHUP to the pid
+                                       in <storageDir>/parley.pid)
+  admin token create NAME [--scope S,...]
+                                       create an admin API token (printed once; stored
+                                       hashed); scopes default to all
+  admin token list | revoke NAME       list token names and scopes, or revoke one
   cert generate DOMAIN... [--out DIR]  write a self-signed <domain>.crt/.key per domain
                                        (default DIR: tls.certificates of the config)
   migrate --from sqlite:PATH --to postgres://URL [--force]
@@ -58,6 +67,7 @@ const OPTIONS = {
   from: { type: 'string' },
   to: { type: 'string' },
   force: { type: 'boolean' },
+  scope: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -70,13 +80,15 @@ const COMMANDS: Record<string, readonly OptionName[]> = {
   user: ['config', 'password'],
   cert: ['config', 'out'],
   migrate: ['from', 'to', 'force'],
+  reload: ['config'],
+  admin: ['config', 'scope'],
   help: [],
 };
 const USER_COMMANDS = ['add', 'del', 'passwd', 'list'];
 
 interface Args {
   positionals: string[];
-  values: { config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean };
+  values: { config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; scope?: string; help?: boolean; version?: boolean };
 }
 
 /** Returns the exit code, or undefined when the process should keep running (start). */
@@ -125,6 +137,11 @@ async function main(argv: string[]): Promise<number | undefined> {
       return check(configPath);
     case 'user':
       return user(positionals.slice(1), values.password, configPath);
+    case 'reload':
+      expectArgs(positionals, 1, 1, 'reload takes no arguments');
+      return reloadCommand(configPath);
+    case 'admin':
+      return adminCommand(positionals.slice(1), values.scope, configPath);
     case 'cert':
       return cert(positionals.slice(1), values.out, values.config ?? envConfig, configPath);
     case 'migrate':
@@ -165,13 +182,17 @@ async function start(configPath: string): Promise<void> {
   const config = await readConfig(configPath);
   const { startServer } = await import('../lib/server.js');
   const server = await startServer(config, { configPath });
+  const pidFile = await writePidFile(config);
   let stopping = false;
   const shutdown = (): void => {
     // A second Ctrl-C means "now": do not wait for a stop that hangs.
     if (stopping) process.exit(EXIT_RUNTIME);
     stopping = true;
     server.stop('system-shutdown').then(
-      () => process.exit(0),
+      () => {
+        removePidFile(pidFile);
+        process.exit(0);
+      },
       (err: unknown) => {
         report(err);
         process.exit(EXIT_RUNTIME);
@@ -180,14 +201,95 @@ async function start(configPath: string): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  // SIGHUP: re-read certificates (after a renewal) without dropping connections.
+  // SIGHUP (`parley reload`): re-read the config and certificates without dropping connections;
+  // a config that does not validate is refused and the running one stays.
   process.on('SIGHUP', () => {
-    const reload = (server as { reloadCertificates?: () => Promise<void> }).reloadCertificates;
-    reload?.call(server).then(
-      () => process.stderr.write('parley: certificates reloaded\n'),
-      (err: unknown) => process.stderr.write(`parley: certificate reload failed, keeping the old ones: ${oneLine(err)}\n`),
+    server.reload().then(
+      (r) => process.stderr.write(`parley: config and certificates reloaded${r.restartNeeded.length ? `; restart to apply ${r.restartNeeded.join(', ')}` : ''}\n`),
+      (err: unknown) => {
+        const lines = err instanceof ConfigError ? err.lines() : [oneLine(err)];
+        for (const l of lines) process.stderr.write(`parley: reload refused, the running config stays: ${l}\n`);
+      },
     );
   });
+}
+
+// --- reload ------------------------------------------------------------------------------------
+
+function pidPath(config: ParleyConfig): string {
+  return join(config.storageDir, 'parley.pid');
+}
+
+async function writePidFile(config: ParleyConfig): Promise<string> {
+  const file = pidPath(config);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${process.pid}\n`);
+  return file;
+}
+
+function removePidFile(file: string): void {
+  try {
+    if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+/** Checks the config as a reload would, then sends SIGHUP to the running server. */
+async function reloadCommand(configPath: string): Promise<number> {
+  const config = await readConfig(configPath);
+  const file = pidPath(config);
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    throw new AdminError('PARLEY_ERR_NOT_RUNNING', `no running server: ${file} does not exist`, 'start it with parley start');
+  }
+  if (!Number.isInteger(pid) || pid <= 0) throw new AdminError('PARLEY_ERR_NOT_RUNNING', `${file} does not hold a process id`, 'delete it and restart the server');
+  try {
+    process.kill(pid, 'SIGHUP');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AdminError('PARLEY_ERR_NOT_RUNNING', `cannot signal process ${pid} from ${file} (${code ?? 'error'})`, code === 'ESRCH' ? 'the server is not running; delete the stale pid file' : 'run as the user the server runs as');
+  }
+  process.stdout.write(`asked the server (pid ${pid}) to reload; it logs what changed\n`);
+  return 0;
+}
+
+// --- admin token -------------------------------------------------------------------------------
+
+async function adminCommand(args: string[], scope: string | undefined, configPath: string): Promise<number> {
+  if (args[0] !== 'token') throw new UsageError(args[0] === undefined ? 'admin needs a subcommand: token' : `unknown command "admin ${args[0]}"`, 'use parley admin token create|list|revoke');
+  const sub = args[1];
+  const subs = ['create', 'list', 'revoke'];
+  if (sub === undefined || !subs.includes(sub)) {
+    throw new UsageError(sub === undefined ? 'admin token needs create, list or revoke' : `unknown command "admin token ${sub}"`, didYouMeanHint(sub ?? '', subs) ?? 'use create, list or revoke');
+  }
+  if (scope !== undefined && sub !== 'create') throw new UsageError(`admin token ${sub} does not take --scope`);
+  if (sub === 'list' ? args.length !== 2 : args.length !== 3) throw new UsageError(sub === 'list' ? 'admin token list takes no arguments' : `admin token ${sub} takes one NAME`);
+  const { AdminTokens, parseScopes } = await import('../lib/admin/tokens.js');
+  const scopes = sub === 'create' ? parseScopes(scope) : [];
+  const config = await readConfig(configPath);
+  const { openDatabase } = await import('../lib/storage/database.js');
+  const storage = await openDatabase(config.storage);
+  try {
+    const tokens = new AdminTokens(storage);
+    if (sub === 'create') {
+      const secret = await tokens.create(args[2]!, scopes);
+      process.stderr.write(`created token ${args[2]} with scopes ${scopes.join(',')}; it is shown once, keep it safe:\n`);
+      process.stdout.write(`${secret}\n`);
+      return 0;
+    }
+    if (sub === 'list') {
+      for (const t of await tokens.list()) process.stdout.write(`${t.name}\t${t.scopes.join(',')}\t${t.createdAt}\n`);
+      return 0;
+    }
+    if (!(await tokens.revoke(args[2]!))) throw new AdminError('PARLEY_ERR_NOT_FOUND', `there is no token named ${args[2]}`, 'list them with parley admin token list');
+    process.stdout.write(`revoked token ${args[2]}\n`);
+    return 0;
+  } finally {
+    await storage.close();
+  }
 }
 
 // --- check -------------------------------------------------------------------------------------
@@ -337,37 +439,49 @@ async function user(args: string[], password: string | undefined, configPath: st
   if (sub === 'list') {
     if (args.length > 2) throw new UsageError('user list takes at most one DOMAIN');
     const domain = args[1] === undefined ? undefined : prepDomainArg(args[1]);
-    return withAccounts(configPath, async (accounts) => {
-      const list = await accounts.list(domain);
-      const jids = list.map((a) => `${a.user}@${a.host}`).sort();
-      process.stdout.write(jids.map((j) => `${j}\n`).join(''));
+    return withOperations(configPath, async (ops) => {
+      // A page at a time: the whole list is never held in memory.
+      for (let after: string | undefined, first = true; first || after !== undefined; first = false) {
+        const page = await ops.listUsers({ host: domain, after, limit: 500 });
+        process.stdout.write(page.users.map((u) => `${u.jid}\n`).join(''));
+        after = page.next;
+      }
       return 0;
     });
   }
   if (args.length !== 2) throw new UsageError(`user ${sub} takes one JID, like alice@example.com`);
   const jid = parseAccountJid(args[1]!);
-  return withAccounts(configPath, async (accounts, config) => {
+  return withOperations(configPath, async (ops, accounts, config) => {
     if (!config.hosts.some((h) => h.domain === jid.domain)) {
       throw new AdminError('PARLEY_ERR_UNKNOWN_HOST', `${jid.domain} is not a host of this server`, `add it to hosts: in the config, or use one of ${config.hosts.map((h) => h.domain).join(', ')}`);
     }
-    const user = jid.local!;
+    const asCli = async (fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        if (err instanceof AdminError && err.code === 'PARLEY_ERR_NOT_FOUND') throw noAccount(jid);
+        throw err;
+      }
+    };
     switch (sub) {
       case 'add': {
-        if (await accounts.exists(jid.domain, user)) {
+        if (await accounts.exists(jid.domain, jid.local!)) {
           throw new AdminError('PARLEY_ERR_ACCOUNT_EXISTS', `${jid} already exists`, 'use `parley user passwd` to change its password');
         }
-        await accounts.create(jid.domain, user, password ?? (await readPassword(`Password for ${jid}: `)));
+        const pw = password ?? (await readPassword(`Password for ${jid}: `));
+        await ops.createUser(jid.toString(), pw);
         process.stdout.write(`created ${jid}\n`);
         return 0;
       }
       case 'passwd': {
-        if (!(await accounts.exists(jid.domain, user))) throw noAccount(jid);
-        await accounts.setPassword(jid.domain, user, password ?? (await readPassword(`New password for ${jid}: `)));
+        if (!(await accounts.exists(jid.domain, jid.local!))) throw noAccount(jid);
+        const pw = password ?? (await readPassword(`New password for ${jid}: `));
+        await asCli(() => ops.resetPassword(jid.toString(), pw));
         process.stdout.write(`changed the password of ${jid}\n`);
         return 0;
       }
       default: {
-        if (!(await accounts.delete(jid.domain, user))) throw noAccount(jid);
+        await asCli(() => ops.deleteUser(jid.toString()));
         process.stdout.write(`deleted ${jid}\n`);
         return 0;
       }
@@ -398,14 +512,20 @@ function prepDomainArg(input: string): string {
   }
 }
 
-async function withAccounts(configPath: string, fn: (accounts: AccountService, config: ParleyConfig) => Promise<number>): Promise<number> {
+/** The admin operations (lib/admin/operations.ts) on the server's storage, without listeners. */
+async function withOperations(
+  configPath: string,
+  fn: (ops: import('../lib/admin/operations.js').AdminOperations, accounts: AccountService, config: ParleyConfig) => Promise<number>,
+): Promise<number> {
   const config = await readConfig(configPath);
   const { bootCore } = await import('../lib/server.js');
   const { createLogger } = await import('../lib/log.js');
+  const { AdminOperations } = await import('../lib/admin/operations.js');
   // Modules are loaded (without listeners) so that deleting an account purges their data too.
   const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
   try {
-    return await fn(core.accounts, config);
+    const ops = new AdminOperations({ hosts: config.hosts.map((h) => h.domain), accounts: core.accounts, storage: core.storage, admins: [] });
+    return await fn(ops, core.accounts, config);
   } finally {
     await core.close();
   }

@@ -17,7 +17,7 @@ import { Jid } from './jid/jid.js';
 import { SessionDirectory } from './sessions/directory.js';
 import { HostRuntime } from './routing/host-runtime.js';
 import { Router } from './routing/router.js';
-import { loadHost, migrateModules, type LoadedHost } from './modules/loader.js';
+import { loadHost, migrateModules, orderModules, reloadHost, ModuleGraphError, type HostReload, type LoadedHost } from './modules/loader.js';
 import { MODULE_CATALOG, MODULES, moduleByName } from './modules/catalog.js';
 import type { C2sEnv } from './stream/c2s-stream.js';
 import { listenC2s, StreamSet } from './transport/c2s-listeners.js';
@@ -27,6 +27,9 @@ import { ModuleHttpRoutes } from './transport/module-routes.js';
 import { Federation } from './s2s/federation.js';
 import type { S2sLimits } from './s2s/types.js';
 import { listenComponents } from './component/listener.js';
+import { Reloader, type ReloadResult } from './admin/reload.js';
+import { mountAdmin } from './admin/mount.js';
+import type { AdminOperations } from './admin/operations.js';
 
 export { MODULE_CATALOG };
 
@@ -44,6 +47,10 @@ export interface RunningServer {
   /** Server-to-server federation, when an s2s or s2s-tls listener is configured. */
   readonly federation: Federation | undefined;
   reloadCertificates(): Promise<void>;
+  /** Re-reads the config file and certificates (SIGHUP, `parley reload`); see lib/admin/reload.ts. */
+  reload(): Promise<ReloadResult>;
+  /** What the admin API, the web admin and the CLI do (lib/admin/operations.ts). */
+  readonly operations: AdminOperations;
 }
 
 export interface StartOptions {
@@ -62,15 +69,19 @@ export interface ServerCore {
   readonly log: Logger;
   /** HTTP routes the modules serve (`ctx.http`), mounted on the http/https listeners. */
   readonly httpRoutes: ModuleHttpRoutes;
+  /** The API a module returned on a host (`ctx.deps.get` for the core's admin tools). */
+  apiOf(host: string, module: string): unknown;
+  /** Applies a new config's module lists to the running hosts (live reload). */
+  reloadModules(config: ParleyConfig): Promise<Record<string, HostReload>>;
   close(): Promise<void>;
 }
 
 export async function bootCore(config: ParleyConfig, log: Logger): Promise<ServerCore> {
   const hostNames = config.hosts.map((h) => h.domain);
   const storage = await openDatabase(config.storage);
-  const loaded: LoadedHost[] = [];
+  const loaded = new Map<string, LoadedHost>();
   const close = async () => {
-    for (const l of loaded) l.stop();
+    for (const l of loaded.values()) l.stop();
     await storage.close();
   };
   try {
@@ -89,15 +100,29 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
       storageDir: config.storageDir,
     };
     const httpRoutes = new ModuleHttpRoutes();
+    const loaderDeps = { router, sessions, storage, accounts, log, server, http: httpRoutes };
     for (const [host, mods] of perHost) {
       const enabled = mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options }));
-      loaded.push(await loadHost(runtimes.get(host)!, enabled, { router, sessions, storage, accounts, log, server, http: httpRoutes }));
+      loaded.set(host, await loadHost(runtimes.get(host)!, enabled, loaderDeps));
     }
+    const reloadModules = async (next: ParleyConfig): Promise<Record<string, HostReload>> => {
+      const plans = [...resolveModules(next, MODULE_CATALOG)].map(([host, mods]) => ({ host, enabled: mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options })) }));
+      try {
+        for (const p of plans) orderModules(p.enabled); // a bad graph stops the reload before any change
+      } catch (err) {
+        if (err instanceof ModuleGraphError) throw new AdminError('PARLEY_ERR_RELOAD', err.message, 'the running modules are unchanged');
+        throw err;
+      }
+      const out: Record<string, HostReload> = {};
+      for (const p of plans) out[p.host] = await reloadHost(runtimes.get(p.host)!, loaded.get(p.host)!, p.enabled, loaderDeps);
+      return out;
+    };
     // Every module purges the account's data (ARCHITECTURE §7).
     accounts.onDeleted(async (host, user) => {
       await runtimes.get(host)?.hooks.notify('account/deleted', { host, user }, (err) => log.error({ err }, 'account/deleted handler failed'));
     });
-    return { storage, accounts, sessions, runtimes, router, log, httpRoutes, close };
+    const apiOf = (host: string, module: string) => loaded.get(host)?.apis.get(module);
+    return { storage, accounts, sessions, runtimes, router, log, httpRoutes, apiOf, reloadModules, close };
   } catch (err) {
     await close();
     throw err;
@@ -255,6 +280,12 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       return firstHttp ? `${firstHttp.type}://${host}:${firstHttp.port}` : undefined;
     });
     log.info({ hosts: hostNames, listeners: addresses.map((a) => `${a.type}:${a.port}`) }, 'Parley started');
+    const reloadCertificates = async () => {
+      await certs.reload();
+      await federation?.reloadCertificates();
+    };
+    const reloader = new Reloader({ configPath: options.configPath, catalog: MODULE_CATALOG, booted: config, log, reloadCertificates, reloadModules: core.reloadModules });
+    const operations = mountAdmin({ core, config, metrics, startedAt, version: PARLEY_VERSION, reload: () => reloader.reload() });
 
     let stopped = false;
     return {
@@ -265,10 +296,9 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       storage,
       log,
       federation,
-      reloadCertificates: async () => {
-        await certs.reload();
-        await federation?.reloadCertificates();
-      },
+      reloadCertificates,
+      reload: () => reloader.reload(),
+      operations,
       async stop(reason = 'system-shutdown') {
         if (stopped) return;
         stopped = true;

@@ -308,6 +308,15 @@ const http = z.strictObject({
 
 export type HttpConfig = z.output<typeof http>;
 
+/** The HTTP admin API (/admin/api/) and the web admin (/admin/) on the http/https listeners. */
+const adminHttp = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** A web admin session ends after this long without a request. */
+  sessionTimeout: duration().prefault('30m'),
+  /** Web admin sessions held at once; the oldest ends when more log in. */
+  maxSessions: positiveInt.default(50),
+});
+
 const uri = z.string().refine(
   (value) => {
     try {
@@ -349,6 +358,7 @@ export const configSchema = z.strictObject({
   http: http.prefault({}),
   admins: z.array(bareJid).default([]),
   contact: contact.prefault({}),
+  adminHttp: adminHttp.prefault({}),
 });
 
 /**

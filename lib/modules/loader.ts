@@ -1,4 +1,5 @@
 // Boots modules per virtual host in dependency order and builds each one's context.
+import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 import type { Element } from '../xml/element.js';
 import type { Logger } from '../log.js';
@@ -69,11 +70,27 @@ export function orderModules(enabled: readonly EnabledModule[]): EnabledModule[]
 export class LoadedHost {
   readonly apis = new Map<string, unknown>();
   readonly cleanups: Array<() => void> = [];
+  /** Per module, in load order: what it was started with and what undoes its registrations. */
+  readonly modules = new Map<string, { def: AnyModule; options: unknown; cleanups: Array<() => void> }>();
+  /** Names of the modules enabled on the host (`ctx.deps.has`); updated by a reload. */
+  readonly enabledNames = new Set<string>();
 
   stop(): void {
+    for (const name of [...this.modules.keys()].reverse()) this.stopModule(name);
     for (const fn of this.cleanups.splice(0).reverse()) {
       try { fn(); } catch { /* stopping anyway */ }
     }
+  }
+
+  /** Undoes everything one module registered; its API is gone. */
+  stopModule(name: string): void {
+    const m = this.modules.get(name);
+    if (!m) return;
+    for (const fn of m.cleanups.splice(0).reverse()) {
+      try { fn(); } catch { /* stopping anyway */ }
+    }
+    this.modules.delete(name);
+    this.apis.delete(name);
   }
 }
 
@@ -90,15 +107,72 @@ export async function loadHost(runtime: HostRuntime, enabled: readonly EnabledMo
   const ordered = orderModules(enabled);
   if (!deps.http) deps = { ...deps, http: new ModuleHttpRoutes() };
   const loaded = new LoadedHost();
-  const enabledNames = new Set(ordered.map((m) => m.def.name));
-  for (const m of ordered) runtime.manifests.push(m.def);
-  for (const m of ordered) {
-    const ctx = createContext(runtime, m, deps, loaded, enabledNames);
-    const api = await m.def.setup(ctx);
-    loaded.apis.set(m.def.name, api);
-  }
+  for (const m of ordered) loaded.enabledNames.add(m.def.name);
+  for (const m of ordered) await startModule(runtime, m, deps, loaded);
   runtime.hooks.validate();
   return loaded;
+}
+
+async function startModule(runtime: HostRuntime, m: EnabledModule, deps: LoaderDeps, loaded: LoadedHost): Promise<void> {
+  const entry = { def: m.def, options: m.options, cleanups: [] as Array<() => void> };
+  loaded.modules.set(m.def.name, entry);
+  runtime.manifests.push(m.def);
+  entry.cleanups.push(() => {
+    const i = runtime.manifests.indexOf(m.def);
+    if (i >= 0) runtime.manifests.splice(i, 1);
+  });
+  const ctx = createContext(runtime, m, deps, loaded, entry.cleanups);
+  const api = await m.def.setup(ctx);
+  loaded.apis.set(m.def.name, api);
+}
+
+/** What a reload changed on one host, by module name. */
+export interface HostReload {
+  started: string[];
+  stopped: string[];
+  /** Stopped and started again: new options, or a module it depends on was restarted. */
+  restarted: string[];
+}
+
+/**
+ * Applies a new module list to a running host: modules whose options changed restart with the
+ * new ones, newly enabled ones start, disabled ones stop; a module that depends on a restarted
+ * module restarts too (it holds that module's API). Untouched modules keep their state (MUC
+ * rooms, SM sessions). The new graph is checked before anything stops.
+ */
+export async function reloadHost(runtime: HostRuntime, loaded: LoadedHost, enabled: readonly EnabledModule[], deps: LoaderDeps): Promise<HostReload> {
+  const ordered = orderModules(enabled);
+  if (!deps.http) deps = { ...deps, http: new ModuleHttpRoutes() };
+  const next = new Map(ordered.map((m) => [m.def.name, m]));
+  const affected = new Set<string>();
+  for (const [name, old] of loaded.modules) {
+    const now = next.get(name);
+    if (!now || !isDeepStrictEqual(now.options, old.options)) affected.add(name);
+  }
+  for (const name of next.keys()) if (!loaded.modules.has(name)) affected.add(name);
+  const dependsOn = (def: AnyModule) => [...(def.requires ?? []), ...(def.optional ?? [])].some((d) => affected.has(d.name));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const def of [...[...loaded.modules.values()].map((m) => m.def), ...ordered.map((m) => m.def)]) {
+      if (!affected.has(def.name) && dependsOn(def)) {
+        affected.add(def.name);
+        grew = true;
+      }
+    }
+  }
+  const result: HostReload = { started: [], stopped: [], restarted: [] };
+  const wasLoaded = new Set(loaded.modules.keys());
+  for (const name of [...loaded.modules.keys()].reverse()) if (affected.has(name)) loaded.stopModule(name);
+  loaded.enabledNames.clear();
+  for (const name of next.keys()) loaded.enabledNames.add(name);
+  for (const m of ordered) {
+    if (!affected.has(m.def.name)) continue;
+    await startModule(runtime, m, deps, loaded);
+    (wasLoaded.has(m.def.name) ? result.restarted : result.started).push(m.def.name);
+  }
+  for (const name of wasLoaded) if (!next.has(name)) result.stopped.push(name);
+  runtime.hooks.validate();
+  return result;
 }
 
 function createContext(
@@ -106,12 +180,13 @@ function createContext(
   m: EnabledModule,
   deps: LoaderDeps,
   loaded: LoadedHost,
-  enabledNames: ReadonlySet<string>,
+  cleanups: Array<() => void>,
 ): ModuleContext<unknown> {
+  const enabledNames = loaded.enabledNames;
   const name = m.def.name;
   const host = runtime.host;
   const log = deps.log.child({ module: name, host });
-  const undo = (fn: () => void) => loaded.cleanups.push(fn);
+  const undo = (fn: () => void) => cleanups.push(fn);
   const timers = new Set<NodeJS.Timeout>();
   let timersRegistered = false;
   // A tap that throws must not break the session's queue (nor another module's tap).
@@ -198,6 +273,10 @@ function createContext(
     service(domain, handler) {
       undo(deps.router.addService(domain, host, handler));
       runtime.services.push(domain);
+      undo(() => {
+        const i = runtime.services.indexOf(domain);
+        if (i >= 0) runtime.services.splice(i, 1);
+      });
     },
     storage: deps.storage,
     keyval: (store) => deps.storage.keyval(store),

@@ -288,7 +288,7 @@ describe('parley CLI', function () {
       child = undefined;
     });
 
-    it('serves until SIGTERM, reloads certificates on SIGHUP, then stops and exits 0', async () => {
+    it('serves until SIGTERM, reloads config and certificates on SIGHUP, then stops and exits 0', async () => {
       const port = await freePort();
       quickConfig(`  - { type: c2s, port: ${port}, address: 127.0.0.1 }`);
       const proc = spawn(process.execPath, [BIN, 'start', '--config', 'parley.yaml'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -301,7 +301,7 @@ describe('parley CLI', function () {
       // tls.generate wrote the quick-start certificate.
       expect(existsSync(join(dir, 'certs', 'localhost.crt'))).to.equal(true);
       proc.kill('SIGHUP');
-      await waitFor(() => stderr.includes('parley: certificates reloaded'), 'the reload message');
+      await waitFor(() => stderr.includes('parley: config and certificates reloaded'), 'the reload message');
       proc.kill('SIGTERM');
       expect(await exited).to.equal(0);
       expect(await canConnect(port)).to.equal(false);

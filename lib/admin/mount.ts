@@ -1,0 +1,56 @@
+// Puts the admin operations, the HTTP admin API and the web admin on a running server: one route
+// table entry for /admin/ on the http/https listeners (the table modules use, lib/transport/module-routes.ts).
+import type { ParleyConfig } from '../config/schema.js';
+import { Jid } from '../jid/jid.js';
+import type { Metrics } from '../metrics.js';
+import type { ServerCore } from '../server.js';
+import { serveAdminPage } from '../web/admin-pages.js';
+import { requestPath } from '../transport/http-routes.js';
+import { ADMIN_API_PREFIX, AdminHttp } from './http-api.js';
+import { AdminOperations } from './operations.js';
+import { AdminTokens } from './tokens.js';
+
+export interface MountAdminOptions {
+  core: ServerCore;
+  config: ParleyConfig;
+  metrics: Metrics;
+  startedAt: number;
+  version: string;
+  reload(): Promise<unknown>;
+}
+
+export function mountAdmin(o: MountAdminOptions): AdminOperations {
+  const { core, config } = o;
+  const hosts = config.hosts.map((h) => h.domain);
+  const operations = new AdminOperations({
+    hosts,
+    accounts: core.accounts,
+    storage: core.storage,
+    admins: config.admins.map((a) => Jid.parse(a)),
+    sessions: core.sessions,
+    router: core.router,
+    metrics: o.metrics,
+    moduleApi: (host, module) => core.apiOf(host, module),
+    log: core.log.child({ component: 'admin' }),
+    name: 'Parley',
+    version: o.version,
+    startedAt: o.startedAt,
+    reload: o.reload,
+  });
+  if (!config.adminHttp.enabled) return operations;
+  const api = new AdminHttp({
+    operations,
+    tokens: new AdminTokens(core.storage),
+    admins: config.admins,
+    sessionIdleMs: config.adminHttp.sessionTimeout,
+    maxSessions: config.adminHttp.maxSessions,
+    throttle: { accountFailures: config.auth.throttle.accountFailures, ipFailures: config.auth.throttle.ipFailures, windowMs: config.auth.throttle.window },
+    log: core.log.child({ component: 'admin-http' }),
+  });
+  core.httpRoutes.add(hosts[0]!, 'adminHttp', { methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], pathPrefix: '/admin/' }, async (req, res) => {
+    const path = requestPath(req.url) ?? '/admin/';
+    if (path.startsWith(ADMIN_API_PREFIX)) return api.handle(req, res, path);
+    return serveAdminPage(req, res, path);
+  });
+  return operations;
+}

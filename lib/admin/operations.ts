@@ -1,0 +1,307 @@
+// Everything an administrator can do to a running server, in one place: the HTTP admin API, the
+// web admin and the CLI (`parley user ...`) all call these, so they behave the same and fail
+// with the same AdminError codes (lib/admin/http-api.ts maps the codes to HTTP statuses).
+import { sql } from 'kysely';
+import { AdminError } from '../config/errors.js';
+import { Jid } from '../jid/jid.js';
+import { AccountError, type AccountService } from '../accounts/types.js';
+import type { Database } from '../storage/types.js';
+import type { SessionDirectory } from '../sessions/directory.js';
+import type { Metrics } from '../metrics.js';
+import type { Logger } from '../log.js';
+import type { Router } from '../routing/router.js';
+import type { MucApi } from '../../modules/muc/index.js';
+import { mucAdmin, type RoomSummary } from '../../modules/muc/admin-api.js';
+
+export const MAX_PAGE = 500;
+
+export interface UserEntry {
+  jid: string;
+  host: string;
+  user: string;
+  createdAt: string;
+  disabled: boolean;
+  sessions: number;
+}
+
+export interface SessionEntry {
+  jid: string;
+  host: string;
+  remoteAddress: string;
+  secure: boolean;
+  available: boolean;
+  hibernating: boolean;
+  priority: number;
+}
+
+export interface ServerStats {
+  name: string;
+  version: string;
+  hosts: string[];
+  uptimeSeconds: number;
+  sessions: number;
+  accounts: number;
+  connections: Record<string, number>;
+  stanzas: { in: number; out: number };
+  memory: { rssBytes: number; heapUsedBytes: number };
+  eventLoopLagSeconds: number | undefined;
+}
+
+/** What the operations act on: the core of a running server, or of the CLI (no sessions, no metrics). */
+export interface OperationsDeps {
+  hosts: readonly string[];
+  accounts: AccountService;
+  storage: Database;
+  admins: readonly Jid[];
+  sessions?: SessionDirectory;
+  router?: Router;
+  metrics?: Metrics;
+  /** The API a module returned on a host (`muc`), when it is enabled there. */
+  moduleApi?(host: string, module: string): unknown;
+  log?: Logger;
+  name?: string;
+  version?: string;
+  startedAt?: number;
+  /** Re-reads the config and certificates (the running server only). */
+  reload?(): Promise<unknown>;
+}
+
+function notFound(what: string, hint: string): AdminError {
+  return new AdminError('PARLEY_ERR_NOT_FOUND', what, hint);
+}
+
+export class AdminOperations {
+  constructor(private readonly deps: OperationsDeps) {}
+
+  get hosts(): readonly string[] {
+    return this.deps.hosts;
+  }
+
+  /** An account JID of one of this server's hosts (bare, with a localpart). */
+  accountJid(input: string): Jid {
+    const jid = Jid.tryParse(input.trim());
+    if (!jid || jid.local === undefined || jid.resource !== undefined) {
+      throw new AdminError('PARLEY_ERR_BAD_REQUEST', `"${input}" is not an account JID`, 'write it as user@domain');
+    }
+    this.host(jid.domain);
+    return jid;
+  }
+
+  private host(domain: string): string {
+    if (!this.deps.hosts.includes(domain)) {
+      throw new AdminError('PARLEY_ERR_UNKNOWN_HOST', `${domain} is not a host of this server`, `use one of ${this.deps.hosts.join(', ')}`);
+    }
+    return domain;
+  }
+
+  // ------------------------------------------------------------------ users
+
+  async createUser(jidText: string, password: string): Promise<Jid> {
+    const jid = this.accountJid(jidText);
+    if (password === '') throw new AdminError('PARLEY_ERR_BAD_REQUEST', 'the password is empty', 'give a password');
+    if (await this.deps.accounts.exists(jid.domain, jid.local!)) {
+      throw new AdminError('PARLEY_ERR_ACCOUNT_EXISTS', `${jid} already exists`, 'change its password instead');
+    }
+    await this.accountCall(() => this.deps.accounts.create(jid.domain, jid.local!, password));
+    this.deps.log?.info({ account: jid.toString() }, 'account created by an administrator');
+    return jid;
+  }
+
+  async deleteUser(jidText: string): Promise<Jid> {
+    const jid = this.accountJid(jidText);
+    this.endSessions(jid, 'not-authorized');
+    if (!(await this.deps.accounts.delete(jid.domain, jid.local!))) throw this.noAccount(jid);
+    this.deps.log?.info({ account: jid.toString() }, 'account deleted by an administrator');
+    return jid;
+  }
+
+  async resetPassword(jidText: string, password: string): Promise<Jid> {
+    const jid = this.accountJid(jidText);
+    if (password === '') throw new AdminError('PARLEY_ERR_BAD_REQUEST', 'the password is empty', 'give a password');
+    if (!(await this.deps.accounts.exists(jid.domain, jid.local!))) throw this.noAccount(jid);
+    await this.accountCall(() => this.deps.accounts.setPassword(jid.domain, jid.local!, password));
+    this.deps.log?.info({ account: jid.toString() }, 'password reset by an administrator');
+    return jid;
+  }
+
+  /** Disables (ending its sessions) or re-enables an account. */
+  async setDisabled(jidText: string, disabled: boolean): Promise<Jid> {
+    const jid = this.accountJid(jidText);
+    if (!(await this.deps.accounts.setDisabled(jid.domain, jid.local!, disabled, disabled ? 'disabled by an administrator' : undefined))) throw this.noAccount(jid);
+    if (disabled) this.endSessions(jid, 'not-authorized');
+    this.deps.log?.info({ account: jid.toString() }, disabled ? 'account disabled by an administrator' : 'account re-enabled by an administrator');
+    return jid;
+  }
+
+  /**
+   * One page of accounts in (host, user) order, after the cursor `after` (the last JID of the
+   * previous page). Keyset paging: a page costs the same at any depth.
+   */
+  async listUsers(opts: { host?: string; after?: string; limit?: number } = {}): Promise<{ users: UserEntry[]; next: string | undefined }> {
+    const limit = Math.min(Math.max(1, opts.limit ?? 100), MAX_PAGE);
+    const db = this.deps.storage.db as unknown as import('kysely').Kysely<AccountRows>;
+    let q = db
+      .selectFrom('accounts as a')
+      .leftJoin('account_disabled as d', (j) => j.onRef('d.host', '=', 'a.host').onRef('d.user', '=', 'a.user'))
+      .select(['a.host as host', 'a.user as user', 'a.created_at as created_at', 'd.since as since']);
+    if (opts.host !== undefined) q = q.where('a.host', '=', this.host(opts.host));
+    if (opts.after !== undefined && opts.after !== '') {
+      const after = Jid.tryParse(opts.after);
+      if (!after || after.local === undefined) throw new AdminError('PARLEY_ERR_BAD_REQUEST', `after=${opts.after} is not an account JID`, 'pass the next cursor of the previous page');
+      q = q.where((eb) => eb.or([eb('a.host', '>', after.domain), eb.and([eb('a.host', '=', after.domain), eb('a.user', '>', after.local!)])]));
+    }
+    const rows = await q.orderBy('a.host').orderBy('a.user').limit(limit + 1).execute();
+    const page = rows.slice(0, limit);
+    const users = page.map((r) => {
+      const jid = Jid.of(r.user, r.host);
+      return {
+        jid: jid.toString(),
+        host: r.host,
+        user: r.user,
+        createdAt: new Date(Number(r.created_at)).toISOString(),
+        disabled: r.since !== null,
+        sessions: this.deps.sessions?.countOf(jid) ?? 0,
+      };
+    });
+    return { users, next: rows.length > limit ? users[users.length - 1]!.jid : undefined };
+  }
+
+  async countUsers(): Promise<number> {
+    const row = await sql<{ n: number | string }>`select count(*) as n from accounts`.execute(this.deps.storage.db);
+    return Number(row.rows[0]?.n ?? 0);
+  }
+
+  /** The web admin's login: the account's password, and the account not disabled. */
+  async verifyLogin(jid: Jid, password: string): Promise<boolean> {
+    if (!(await this.deps.accounts.verifyPassword(jid.domain, jid.local!, password))) return false;
+    return !(await this.deps.accounts.isDisabled(jid.domain, jid.local!));
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  listSessions(host?: string): SessionEntry[] {
+    const all = this.sessionDirectory().all(host === undefined ? undefined : this.host(host));
+    return all
+      .map((s) => ({
+        jid: s.jid.toString(),
+        host: s.host,
+        remoteAddress: s.remoteAddress,
+        secure: s.secure,
+        available: s.available,
+        hibernating: s.hibernating,
+        priority: s.priority,
+      }))
+      .sort((a, b) => a.jid.localeCompare(b.jid));
+  }
+
+  /** Ends one session (a full JID) with a policy-violation stream error. */
+  kickSession(fullJid: string): Jid {
+    const jid = Jid.tryParse(fullJid.trim());
+    if (!jid || jid.local === undefined || jid.resource === undefined) {
+      throw new AdminError('PARLEY_ERR_BAD_REQUEST', `"${fullJid}" is not a full JID`, 'write it as user@domain/resource');
+    }
+    const session = this.sessionDirectory().get(jid);
+    if (!session) throw notFound(`no session ${jid}`, 'list sessions to see who is online');
+    session.close('policy-violation', 'ended by an administrator');
+    this.deps.log?.info({ session: jid.toString() }, 'session ended by an administrator');
+    return jid;
+  }
+
+  private sessionDirectory(): SessionDirectory {
+    if (!this.deps.sessions) throw new AdminError('PARLEY_ERR_NOT_RUNNING', 'sessions exist only in a running server', 'use the admin API of the running server');
+    return this.deps.sessions;
+  }
+
+  private endSessions(jid: Jid, condition: string): void {
+    for (const s of this.deps.sessions?.of(jid) ?? []) s.close(condition, 'ended by an administrator');
+  }
+
+  // ------------------------------------------------------------------ rooms
+
+  async listRooms(host?: string): Promise<RoomSummary[]> {
+    const hosts = host === undefined ? this.deps.hosts : [this.host(host)];
+    const out: RoomSummary[] = [];
+    for (const h of hosts) {
+      const muc = this.muc(h);
+      if (muc) out.push(...(await muc.list()));
+    }
+    return out.sort((a, b) => a.jid.localeCompare(b.jid));
+  }
+
+  /** Destroys a room (XEP-0045 §10.9) as a server admin: its occupants are told, its data goes. */
+  async destroyRoom(roomJid: string, reason?: string): Promise<Jid> {
+    const jid = Jid.tryParse(roomJid.trim());
+    if (!jid || jid.local === undefined || jid.resource !== undefined) throw new AdminError('PARLEY_ERR_BAD_REQUEST', `"${roomJid}" is not a room JID`, 'write it as room@conference.example.com');
+    const host = this.deps.hosts.find((h) => this.muc(h)?.domain === jid.domain);
+    const muc = host === undefined ? undefined : this.muc(host);
+    if (!muc) throw notFound(`${jid.domain} is not a MUC service of this server`, 'list rooms to see their JIDs');
+    const admin = this.deps.admins.find((a) => a.domain === host) ?? this.deps.admins[0];
+    if (!admin) throw new AdminError('PARLEY_ERR_NO_ADMIN', 'destroying a room needs a server admin to act as its owner', 'add a JID to admins: in the config');
+    if (!(await muc.destroy(jid.local, admin, reason))) throw notFound(`there is no room ${jid}`, 'list rooms to see their JIDs');
+    this.deps.log?.info({ room: jid.toString() }, 'room destroyed by an administrator');
+    return jid;
+  }
+
+  private muc(host: string): ReturnType<typeof mucAdmin> | undefined {
+    const api = this.deps.moduleApi?.(host, 'muc') as MucApi | undefined;
+    if (!api || !this.deps.router) return undefined;
+    const router = this.deps.router;
+    return mucAdmin({ muc: api, host, storage: this.deps.storage, request: (iq) => router.request(iq, 10_000) });
+  }
+
+  // ------------------------------------------------------------------ server
+
+  async stats(): Promise<ServerStats> {
+    const connections: Record<string, number> = {};
+    let stanzasIn = 0;
+    let stanzasOut = 0;
+    const metrics = this.deps.metrics;
+    if (metrics) {
+      for (const v of (await metrics.connections.get()).values) connections[String(v.labels.type)] = v.value;
+      for (const v of (await metrics.stanzas.get()).values) {
+        if (v.labels.direction === 'in') stanzasIn += v.value;
+        else stanzasOut += v.value;
+      }
+    }
+    const lag = metrics ? (await metrics.eventLoopLag.get()).values[0]?.value : undefined;
+    const mem = process.memoryUsage();
+    return {
+      name: this.deps.name ?? 'Parley',
+      version: this.deps.version ?? 'unknown',
+      hosts: [...this.deps.hosts],
+      uptimeSeconds: Math.floor((Date.now() - (this.deps.startedAt ?? Date.now())) / 1000),
+      sessions: this.deps.sessions?.size ?? 0,
+      accounts: await this.countUsers(),
+      connections,
+      stanzas: { in: stanzasIn, out: stanzasOut },
+      memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+      eventLoopLagSeconds: lag,
+    };
+  }
+
+  async reload(): Promise<unknown> {
+    if (!this.deps.reload) throw new AdminError('PARLEY_ERR_NOT_RUNNING', 'only a running server reloads', 'run parley reload');
+    return this.deps.reload();
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private noAccount(jid: Jid): AdminError {
+    return notFound(`there is no account ${jid}`, 'list accounts to see their JIDs');
+  }
+
+  /** AccountErrors (bad username or password) as AdminErrors with the same code. */
+  private async accountCall(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof AccountError) throw new AdminError(err.code, err.message, err.code === 'PARLEY_ERR_ACCOUNT_EXISTS' ? 'change its password instead' : 'choose another');
+      throw err;
+    }
+  }
+}
+
+interface AccountRows {
+  accounts: { host: string; user: string; created_at: number | string };
+  account_disabled: { host: string; user: string; since: number | string };
+}
