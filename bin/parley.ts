@@ -5,7 +5,7 @@
 // 1 for usage, 2 for config, 3 for everything at run time.
 import { constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { unlinkSync } from 'node:fs';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { isIP, createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -223,7 +223,9 @@ function pidPath(config: ParleyConfig): string {
 async function writePidFile(config: ParleyConfig): Promise<string> {
   const file = pidPath(config);
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${process.pid}\n`);
+  // Written whole, then renamed: `parley reload` never reads a half-written file.
+  await writeFile(`${file}.tmp`, `${process.pid}\n`);
+  await rename(`${file}.tmp`, file);
   return file;
 }
 
@@ -268,7 +270,12 @@ async function adminCommand(args: string[], scope: string | undefined, configPat
   if (scope !== undefined && sub !== 'create') throw new UsageError(`admin token ${sub} does not take --scope`);
   if (sub === 'list' ? args.length !== 2 : args.length !== 3) throw new UsageError(sub === 'list' ? 'admin token list takes no arguments' : `admin token ${sub} takes one NAME`);
   const { AdminTokens, parseScopes } = await import('../lib/admin/tokens.js');
-  const scopes = sub === 'create' ? parseScopes(scope) : [];
+  let scopes: ReturnType<typeof parseScopes> = [];
+  try {
+    if (sub === 'create') scopes = parseScopes(scope);
+  } catch (err) {
+    throw err instanceof AdminError ? new UsageError(err.message, err.hint) : err;
+  }
   const config = await readConfig(configPath);
   const { openDatabase } = await import('../lib/storage/database.js');
   const storage = await openDatabase(config.storage);
