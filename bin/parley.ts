@@ -182,7 +182,7 @@ async function start(configPath: string): Promise<void> {
   const config = await readConfig(configPath);
   const { startServer } = await import('../lib/server.js');
   const server = await startServer(config, { configPath });
-  const pidFile = await writePidFile(config);
+  let pidFile: string | undefined;
   let stopping = false;
   const shutdown = (): void => {
     // A second Ctrl-C means "now": do not wait for a stop that hangs.
@@ -190,7 +190,7 @@ async function start(configPath: string): Promise<void> {
     stopping = true;
     server.stop('system-shutdown').then(
       () => {
-        removePidFile(pidFile);
+        if (pidFile !== undefined) removePidFile(pidFile);
         process.exit(0);
       },
       (err: unknown) => {
@@ -212,6 +212,8 @@ async function start(configPath: string): Promise<void> {
       },
     );
   });
+  // After the handlers: a SIGHUP sent once the pid file exists must not kill the process.
+  pidFile = await writePidFile(config);
 }
 
 // --- reload ------------------------------------------------------------------------------------
