@@ -107,14 +107,14 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
     }
     const reloadModules = async (next: ParleyConfig): Promise<Record<string, HostReload>> => {
       const plans = [...resolveModules(next, MODULE_CATALOG)].map(([host, mods]) => ({ host, enabled: mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options })) }));
+      const out: Record<string, HostReload> = {};
       try {
         for (const p of plans) orderModules(p.enabled); // a bad graph stops the reload before any change
+        for (const p of plans) out[p.host] = await reloadHost(runtimes.get(p.host)!, loaded.get(p.host)!, p.enabled, loaderDeps);
       } catch (err) {
-        if (err instanceof ModuleGraphError) throw new AdminError('PARLEY_ERR_RELOAD', err.message, 'the running modules are unchanged');
+        if (err instanceof ModuleGraphError) throw new AdminError('PARLEY_ERR_RELOAD', err.message, 'fix the config, then reload again');
         throw err;
       }
-      const out: Record<string, HostReload> = {};
-      for (const p of plans) out[p.host] = await reloadHost(runtimes.get(p.host)!, loaded.get(p.host)!, p.enabled, loaderDeps);
       return out;
     };
     // Every module purges the account's data (ARCHITECTURE §7).

@@ -182,7 +182,7 @@ export class AdminHttp {
 
     const matches = this.routes.filter((r) => r.path.length === parts.length && r.path.every((seg, i) => seg.startsWith(':') || seg === parts[i]));
     if (matches.length === 0) throw new HttpError(404, 'not_found', 'no such admin API route; see /admin/api/openapi.json');
-    const route = matches.find((r) => r.method === method);
+    const route = matches.find((r) => r.method === method || (method === 'HEAD' && r.method === 'GET'));
     if (!route) throw new HttpError(405, 'method_not_allowed', `use ${matches.map((r) => r.method).join(', ')}`, { allow: matches.map((r) => r.method).join(', ') });
 
     const auth = await this.authenticate(req, method);

@@ -1,7 +1,7 @@
 // Everything an administrator can do to a running server, in one place: the HTTP admin API, the
 // web admin and the CLI (`parley user ...`) all call these, so they behave the same and fail
 // with the same AdminError codes (lib/admin/http-api.ts maps the codes to HTTP statuses).
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { AdminError } from '../config/errors.js';
 import { Jid } from '../jid/jid.js';
 import { AccountError, type AccountService } from '../accounts/types.js';
@@ -139,7 +139,7 @@ export class AdminOperations {
    */
   async listUsers(opts: { host?: string; after?: string; limit?: number } = {}): Promise<{ users: UserEntry[]; next: string | undefined }> {
     const limit = Math.min(Math.max(1, opts.limit ?? 100), MAX_PAGE);
-    const db = this.deps.storage.db as unknown as import('kysely').Kysely<AccountRows>;
+    const db = this.deps.storage.db as Kysely<AccountRows>;
     let q = db
       .selectFrom('accounts as a')
       .leftJoin('account_disabled as d', (j) => j.onRef('d.host', '=', 'a.host').onRef('d.user', '=', 'a.user'))

@@ -167,7 +167,12 @@ export async function reloadHost(runtime: HostRuntime, loaded: LoadedHost, enabl
   for (const name of next.keys()) loaded.enabledNames.add(name);
   for (const m of ordered) {
     if (!affected.has(m.def.name)) continue;
-    await startModule(runtime, m, deps, loaded);
+    try {
+      await startModule(runtime, m, deps, loaded);
+    } catch (err) {
+      loaded.stopModule(m.def.name);
+      throw new ModuleGraphError(`module ${m.def.name} failed to start with the new config (${(err as Error).message}); it is off until the next reload or restart`, { cause: err });
+    }
     (wasLoaded.has(m.def.name) ? result.restarted : result.started).push(m.def.name);
   }
   for (const name of wasLoaded) if (!next.has(name)) result.stopped.push(name);

@@ -74,7 +74,8 @@ export function mucAdmin(deps: MucAdminDeps): MucAdmin {
     domain: muc.domain,
     async list() {
       const stored = new Set(await storedRooms());
-      const names = new Set([...stored, ...(await publicRooms())]);
+      const listed = new Set(await publicRooms());
+      const names = new Set([...stored, ...listed]);
       const out: RoomSummary[] = [];
       for (const name of [...names].sort().slice(0, ROOM_LIST_LIMIT)) {
         const live = muc.room(name);
@@ -82,7 +83,7 @@ export function mucAdmin(deps: MucAdminDeps): MucAdmin {
           jid: Jid.of(name, muc.domain).toString(),
           title: live?.config.name || undefined,
           persistent: live?.config.persistent ?? stored.has(name),
-          public: live?.config.public ?? true,
+          public: live?.config.public ?? listed.has(name),
           occupants: live?.occupants.length ?? 0,
         });
       }

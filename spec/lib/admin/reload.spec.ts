@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { loadConfig } from '../../../lib/config/load.js';
-import { ConfigError } from '../../../lib/config/errors.js';
+import { AdminError, ConfigError } from '../../../lib/config/errors.js';
 import { MODULE_CATALOG } from '../../../lib/modules/catalog.js';
 import { startServer, type RunningServer } from '../../../lib/server.js';
 import { silentLogger } from '../../../lib/log.js';
@@ -113,6 +113,20 @@ describe('live reload', function () {
     expect(lines[0]).to.match(/parley\.yaml:\d+:\d+: modules\.version\.showOss: unknown key \(did you mean "showOs"\?\)/);
     expect(await version(alice)).to.contain('<name>Parley</name>');
     expect(await version(alice)).to.not.contain('<os');
+  });
+
+  it('refuses a config whose modules miss a dependency, naming it, and changes nothing', async () => {
+    writeConfig('modules:\n  adhoc: false\n  version: { showOs: true }\n');
+    let error: unknown;
+    try {
+      await server.reload();
+    } catch (err) {
+      error = err;
+    }
+    expect((error as AdminError).code).to.equal('PARLEY_ERR_RELOAD');
+    expect((error as AdminError).oneLine()).to.match(/requires module adhoc.*modules\.adhoc/);
+    expect(await version(alice)).to.not.contain('<os');
+    writeConfig('');
   });
 
   it('reports what needs a restart (listeners, limits) instead of applying it', async () => {
