@@ -2,9 +2,18 @@
 // (no token, wrong token: 401 with WWW-Authenticate; a token without the scope: 403), the
 // OpenAPI document, and the web admin's cookie login with CSRF protection.
 import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { loggedIn, type RawClient } from '../../helpers/raw-client.js';
 import { AdminTokens, TOKEN_SCOPES, type TokenScope } from '../../../lib/admin/tokens.js';
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
 
 interface Reply {
   status: number;
@@ -97,6 +106,12 @@ describe('HTTP admin API', function () {
       }
       const described = Object.values(paths).reduce((n, p) => n + Object.keys(p).length, 0);
       expect(described).to.equal(ROUTES.length);
+    });
+
+    it('serves exactly the committed docs/admin-api.openapi.json (regenerate it when routes change)', async () => {
+      const served = (await call('GET', 'openapi.json', { token: null })).body;
+      const file = JSON.parse(readFileSync(join(repoRoot(), 'docs', 'admin-api.openapi.json'), 'utf8')) as unknown;
+      expect(served).to.deep.equal(file);
     });
 
     it('answers an unknown route with 404 and a wrong method with 405 and Allow', async () => {
