@@ -108,12 +108,14 @@ export async function loadHost(runtime: HostRuntime, enabled: readonly EnabledMo
   if (!deps.http) deps = { ...deps, http: new ModuleHttpRoutes() };
   const loaded = new LoadedHost();
   for (const m of ordered) loaded.enabledNames.add(m.def.name);
+  // Every manifest is known before any setup runs (caps hashes what disco will answer).
+  for (const m of ordered) addManifest(runtime, m, loaded);
   for (const m of ordered) await startModule(runtime, m, deps, loaded);
   runtime.hooks.validate();
   return loaded;
 }
 
-async function startModule(runtime: HostRuntime, m: EnabledModule, deps: LoaderDeps, loaded: LoadedHost): Promise<void> {
+function addManifest(runtime: HostRuntime, m: EnabledModule, loaded: LoadedHost): void {
   const entry = { def: m.def, options: m.options, cleanups: [] as Array<() => void> };
   loaded.modules.set(m.def.name, entry);
   runtime.manifests.push(m.def);
@@ -121,6 +123,10 @@ async function startModule(runtime: HostRuntime, m: EnabledModule, deps: LoaderD
     const i = runtime.manifests.indexOf(m.def);
     if (i >= 0) runtime.manifests.splice(i, 1);
   });
+}
+
+async function startModule(runtime: HostRuntime, m: EnabledModule, deps: LoaderDeps, loaded: LoadedHost): Promise<void> {
+  const entry = loaded.modules.get(m.def.name)!;
   const ctx = createContext(runtime, m, deps, loaded, entry.cleanups);
   const api = await m.def.setup(ctx);
   loaded.apis.set(m.def.name, api);
@@ -165,12 +171,15 @@ export async function reloadHost(runtime: HostRuntime, loaded: LoadedHost, enabl
   for (const name of [...loaded.modules.keys()].reverse()) if (affected.has(name)) loaded.stopModule(name);
   loaded.enabledNames.clear();
   for (const name of next.keys()) loaded.enabledNames.add(name);
+  for (const m of ordered) if (affected.has(m.def.name)) addManifest(runtime, m, loaded);
   for (const m of ordered) {
     if (!affected.has(m.def.name)) continue;
     try {
       await startModule(runtime, m, deps, loaded);
     } catch (err) {
-      loaded.stopModule(m.def.name);
+      // This module and the affected ones not started yet are off (none holds a half-built API);
+      // the next reload starts them.
+      for (const n of ordered) if (affected.has(n.def.name) && !loaded.apis.has(n.def.name)) loaded.stopModule(n.def.name);
       throw new ModuleGraphError(`module ${m.def.name} failed to start with the new config (${(err as Error).message}); it is off until the next reload or restart`, { cause: err });
     }
     (wasLoaded.has(m.def.name) ? result.restarted : result.started).push(m.def.name);
