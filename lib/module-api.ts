@@ -7,7 +7,9 @@ export type {
 } from './modules/define.js';
 export type { SaslMechanism, SaslExchange, SaslStep, SaslContext, ChannelBindingType } from './sasl/mechanism.js';
 export { failure as saslFailure } from './sasl/mechanism.js';
+export type { AuthGuard, AuthAttempt, AuthDecision, AuthOutcome, AuthCredential, Sasl2Task, TaskStep, SessionClient } from './sasl2/guard.js';
 export { decodeUtf8Strict, prepareUsername } from './sasl/common.js';
+export { base32Decode, base32Encode, matchTotp, newTotpSecret, otpauthUri, totp } from './accounts/totp.js';
 export type { StreamErrorCondition } from './stream/stream-error.js';
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';

@@ -22,6 +22,8 @@ import privateXml from '../../modules/private/index.js';
 import pubsub from '../../modules/pubsub/index.js';
 import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
+import security from '../../modules/security/index.js';
+import cam from '../../modules/cam/index.js';
 import sm from '../../modules/sm/index.js';
 import time from '../../modules/time/index.js';
 import upload from '../../modules/upload/index.js';
@@ -56,6 +58,8 @@ export const MODULES: readonly AnyModule[] = [
   pubsub as AnyModule,
   register as AnyModule,
   roster as AnyModule,
+  security as AnyModule,
+  cam as AnyModule,
   sm as AnyModule,
   time as AnyModule,
   upload as AnyModule,

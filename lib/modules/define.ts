@@ -15,6 +15,7 @@ import type { AccountService } from '../accounts/types.js';
 import type { Logger } from '../log.js';
 import type { HttpRouteHandler, HttpRouteSpec } from '../transport/module-routes.js';
 import type { SaslMechanism } from '../sasl/mechanism.js';
+import type { AuthGuard } from '../sasl2/guard.js';
 
 export interface XepSupport {
   xep: number;
@@ -216,6 +217,8 @@ export interface ModuleContext<Config = unknown> {
    * (XEP-0484 FAST); `offer` builds the element announcing it inside `<inline/>`.
    */
   saslMechanism(mechanism: SaslMechanism): void;
+  /** The login policy of this host (one owner): app passwords, SASL2 tasks, refusals (lib/sasl2/guard.ts). */
+  authGuard(guard: AuthGuard): void;
   /**
    * The per-session outbound queue (ARCHITECTURE §8): `tap` sees every stanza written to a
    * session of this host, after the outgoing filters, in wire order, including while the

@@ -192,6 +192,11 @@ function createContext(
       runtime.saslMechanisms.push(mechanism);
       undo(() => runtime.saslMechanisms.splice(runtime.saslMechanisms.indexOf(mechanism), 1));
     },
+    authGuard(guard) {
+      if (runtime.authGuard) throw new ModuleGraphError(`two modules set the login policy (authGuard) on ${host}`);
+      runtime.authGuard = guard;
+      undo(() => (runtime.authGuard = undefined));
+    },
     onSessionWrite: (tap) => undo(addTap(runtime.writeTaps, tap, 'session write tap')),
     onSessionRead: (tap) => undo(addTap(runtime.readTaps, tap, 'session read tap')),
     claim: (hook, event) => runtime.hooks.claim(hook, event),

@@ -27,6 +27,7 @@ import type { StreamFraming, StreamTransport } from '../transport/types.js';
 import type { Metrics } from '../metrics.js';
 import { streamErrorElement, type StreamErrorCondition } from './stream-error.js';
 import * as sasl2 from '../sasl2/sasl2.js';
+import type { AuthDecision, Sasl2Task, SessionClient, TaskStep } from '../sasl2/guard.js';
 
 export interface C2sLimits {
   stanzaBytes: number;
@@ -69,6 +70,12 @@ export interface ElementParser {
 }
 export type ParserFactory = (handlers: StreamParserHandlers, limits: XmlLimits) => ElementParser;
 
+/** A SASL step as the stream sees it: a mechanism's, a SASL2 `<continue/>`/`<task-data/>`, or success after tasks. */
+type LoginStep =
+  | Exclude<SaslStep, { kind: 'success' }>
+  | { kind: 'success'; user: string; data?: Buffer; taskResult?: Element }
+  | { kind: 'continue'; element: Element };
+
 type State = 'wait-header' | 'negotiating' | 'tls-upgrading' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 function limitsFor(l: C2sLimits, authenticated: boolean): XmlLimits {
@@ -94,6 +101,10 @@ export class C2sStream {
   private negotiator: SaslNegotiator | undefined;
   /** The `<authenticate/>` of a SASL2 exchange under way (XEP-0388). */
   private sasl2Request: sasl2.Sasl2Authenticate | undefined;
+  /** After `<continue/>` (XEP-0388 §2.7): the tasks offered and the one under way. */
+  private sasl2Tasks: { request: sasl2.Sasl2Authenticate; user: string; client: SessionClient; tasks: readonly Sasl2Task[]; current: Sasl2Task | undefined } | undefined;
+  /** How the authenticated client proved itself; given to the session it binds. */
+  private authClient: SessionClient | undefined;
   /** While a SASL2 `<success/>` is being put together, what is written waits here to follow it. */
   private holding: Element[] | undefined;
   private saslFailures = 0;
@@ -310,6 +321,7 @@ export class C2sStream {
       ctx: { host: this.host, tls, credentials: this.env.accounts, userAgentId },
       throttle: this.env.throttle,
       remoteAddress: this.transport.remoteAddress,
+      appPassword: this.guard()?.verifyAppPassword ? (_host, user, password) => this.guard()!.verifyAppPassword!(user, password) : undefined,
       onResult: (mechanism, result) => this.env.metrics?.logins.inc({ mechanism, result }),
     });
   }
@@ -433,15 +445,17 @@ export class C2sStream {
       if (el.name === 'auth') return this.saslFailure({ kind: 'failure', condition: 'encryption-required' });
       return this.streamError('policy-violation', 'use STARTTLS first');
     }
-    let step: SaslStep;
+    let step: LoginStep;
     this.transport.pause();
     try {
       if (el.name === 'auth') {
         this.negotiator = this.newNegotiator();
         const text = el.getText();
         step = await this.negotiator.begin(String(el.attrs.mechanism ?? ''), text === '' ? undefined : text);
+        step = await this.afterMechanism(step, undefined);
       } else if (el.name === 'response' && this.negotiator) {
         step = await this.negotiator.respond(el.getText());
+        step = await this.afterMechanism(step, undefined);
       } else if (el.name === 'abort') {
         // RFC 6120 §6.4.4: always answered with <aborted/>, even with no exchange under way.
         step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
@@ -456,6 +470,9 @@ export class C2sStream {
       case 'challenge':
         this.writeElement(xml('challenge', { xmlns: NS.sasl }, step.data.length ? step.data.toString('base64') : null));
         return;
+      case 'continue':
+        // Never for RFC 6120 SASL (afterMechanism refuses tasks there).
+        return this.saslFailure({ kind: 'failure', condition: 'not-authorized' });
       case 'failure':
         return this.saslFailure(step);
       case 'success':
@@ -479,10 +496,12 @@ export class C2sStream {
       if (el.name === 'authenticate') return this.sasl2Failure({ kind: 'failure', condition: 'encryption-required' });
       return this.streamError('policy-violation', 'use STARTTLS first');
     }
-    let step: SaslStep;
+    let step: LoginStep;
     this.transport.pause();
     try {
       if (el.name === 'authenticate') {
+        // XEP-0388 §3: after <continue/> another <authenticate/> is a stream error.
+        if (this.sasl2Tasks) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
         const request = sasl2.parseAuthenticate(el);
         if (typeof request === 'string') {
           step = { kind: 'failure', condition: 'malformed-request', text: request };
@@ -490,11 +509,17 @@ export class C2sStream {
           this.sasl2Request = request;
           this.negotiator = this.newNegotiator(request.userAgent.id);
           step = await this.negotiator.begin(request.mechanism, request.initialResponse === '' ? undefined : request.initialResponse);
+          step = await this.afterMechanism(step, request);
         }
-      } else if (el.name === 'response' && this.negotiator && this.sasl2Request) {
+      } else if (el.name === 'response' && this.negotiator && this.sasl2Request && !this.sasl2Tasks) {
         step = await this.negotiator.respond(el.getText().trim());
+        step = await this.afterMechanism(step, this.sasl2Request);
+      } else if ((el.name === 'next' || el.name === 'task-data') && this.sasl2Tasks) {
+        step = await this.runTask(el);
       } else if (el.name === 'abort') {
         step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
+        if (this.sasl2Tasks) this.authOutcome(this.sasl2Tasks.user, this.sasl2Tasks.client.mechanism, true, this.sasl2Tasks.client, 'aborted');
+        this.sasl2Tasks = undefined;
       } else {
         return this.streamError('policy-violation', `unexpected SASL2 element <${el.name}/>`);
       }
@@ -506,12 +531,16 @@ export class C2sStream {
       case 'challenge':
         this.writeElement(sasl2.challenge(step.data));
         return;
+      case 'continue':
+        this.writeElement(step.element);
+        return;
       case 'failure':
         return this.sasl2Failure(step);
       case 'success': {
         const request = this.sasl2Request!;
         this.negotiator = undefined;
         this.sasl2Request = undefined;
+        this.sasl2Tasks = undefined;
         this.authUser = step.user;
         this.parser.setLimits(limitsFor(this.env.limits, true));
         // XEP-0388 §2.6.2: no stream restart; the stream is authenticated from here on.
@@ -519,7 +548,7 @@ export class C2sStream {
         this.log.info({ user: `${step.user}@${this.host}`, mechanism: request.mechanism }, 'authenticated (SASL2)');
         this.transport.pause();
         try {
-          await this.sasl2Success(request, step.data);
+          await this.sasl2Success(request, step.data, step.taskResult);
         } finally {
           if ((this.state as State) !== 'closed') this.transport.resume();
         }
@@ -529,11 +558,11 @@ export class C2sStream {
   }
 
   /** Runs the inline features, then writes `<success/>` and what they wrote after it. */
-  private async sasl2Success(request: sasl2.Sasl2Authenticate, additionalData: Buffer | undefined): Promise<void> {
+  private async sasl2Success(request: sasl2.Sasl2Authenticate, additionalData: Buffer | undefined, taskResult?: Element): Promise<void> {
     const runtime = this.env.hosts.get(this.host)!;
     const control = this.control();
     const outcome = { mechanism: request.mechanism, userAgent: request.userAgent, authenticate: request.element };
-    const extra: Element[] = [];
+    const extra: Element[] = taskResult ? [taskResult] : [];
     const held: Element[] = [];
     this.holding = held;
     let bound: C2sSession | undefined;
@@ -605,9 +634,106 @@ export class C2sStream {
     }
   }
 
+  // ------------------------------------------------------------------ login policy (lib/sasl2/guard.ts)
+
+  private guard() {
+    return this.env.hosts.get(this.host)?.authGuard;
+  }
+
+  /**
+   * After the mechanism's last step: a success passes the login policy, which may allow it, ask
+   * for SASL2 tasks (a `continue` step carrying `<continue/>`), or refuse it. Failures are logged.
+   */
+  private async afterMechanism(step: SaslStep, request: sasl2.Sasl2Authenticate | undefined): Promise<LoginStep> {
+    const negotiator = this.negotiator;
+    if (step.kind === 'challenge' || !negotiator) return step;
+    const cred = negotiator.credential;
+    if (step.kind === 'failure') {
+      const claimed = negotiator.claimedAccount;
+      this.authOutcome(claimed?.slice(0, claimed.lastIndexOf('@')), request?.mechanism ?? '', request !== undefined, undefined, step.condition);
+      return step;
+    }
+    const ua = request?.userAgent;
+    const client: SessionClient = {
+      id: ua?.id, software: ua?.software, device: ua?.device, credential: cred.kind, appPasswordId: cred.appPasswordId, mechanism: cred.mechanism,
+    };
+    const guard = this.guard();
+    let decision: AuthDecision = { kind: 'allow' };
+    if (guard) {
+      try {
+        decision = await guard.decide({ host: this.host, user: step.user, sasl2: request !== undefined, client, remoteAddress: this.transport.remoteAddress });
+      } catch (err) {
+        this.log.error({ err }, 'login policy failed');
+        decision = { kind: 'refuse', condition: 'temporary-auth-failure' };
+      }
+    }
+    if (decision.kind === 'tasks' && request === undefined) {
+      // RFC 6120 SASL has no tasks: such an account logs in over SASL2 or with an app password.
+      decision = { kind: 'refuse', condition: 'not-authorized', text: 'this account requires a second factor: use a SASL2 client or an app password' };
+    }
+    if (decision.kind === 'refuse') {
+      this.authOutcome(step.user, cred.mechanism, request !== undefined, client, decision.condition);
+      return { kind: 'failure', condition: decision.condition, text: decision.text };
+    }
+    if (decision.kind === 'tasks') {
+      this.sasl2Tasks = { request: request!, user: step.user, client, tasks: decision.tasks, current: undefined };
+      return { kind: 'continue', element: sasl2.continueElement(step.data, decision.tasks.map((t) => t.name), decision.text) };
+    }
+    this.authClient = client;
+    this.authOutcome(step.user, cred.mechanism, request !== undefined, client, undefined);
+    return step;
+  }
+
+  /** XEP-0388 §2.7: `<next/>` picks a task, `<task-data/>` continues it. */
+  private async runTask(el: Element): Promise<LoginStep> {
+    const pending = this.sasl2Tasks!;
+    let result: TaskStep;
+    try {
+      if (el.name === 'next') {
+        if (pending.current) return { kind: 'failure', condition: 'malformed-request', text: 'a task is under way' };
+        const task = pending.tasks.find((t) => t.name === el.attrs.task);
+        if (!task) result = { kind: 'failure', condition: 'invalid-mechanism', text: 'no such task offered' };
+        else {
+          pending.current = task;
+          result = await task.start(el);
+        }
+      } else if (pending.current) {
+        result = await pending.current.step(el);
+      } else {
+        result = { kind: 'failure', condition: 'malformed-request', text: 'choose a task with <next/> first' };
+      }
+    } catch (err) {
+      this.log.error({ err }, 'SASL2 task failed');
+      result = { kind: 'failure', condition: 'temporary-auth-failure' };
+    }
+    if (result.kind === 'data') return { kind: 'continue', element: sasl2.taskData(result.payload) };
+    if (result.kind === 'failure') {
+      this.sasl2Tasks = undefined;
+      this.authOutcome(pending.user, pending.client.mechanism, true, pending.client, result.condition);
+      return result;
+    }
+    this.authClient = pending.client;
+    this.authOutcome(pending.user, pending.client.mechanism, true, pending.client, undefined);
+    return { kind: 'success', user: pending.user, taskResult: result.payload };
+  }
+
+  private authOutcome(user: string | undefined, mechanism: string, isSasl2: boolean, client: SessionClient | undefined, failed: string | undefined): void {
+    const guard = this.guard();
+    if (!guard?.outcome) return;
+    try {
+      guard.outcome({
+        host: this.host, user, mechanism, remoteAddress: this.transport.remoteAddress, sasl2: isSasl2, client,
+        result: failed === undefined ? 'success' : 'failure', ...(failed === undefined ? {} : { condition: failed }),
+      });
+    } catch (err) {
+      this.log.error({ err }, 'login outcome handler failed');
+    }
+  }
+
   private sasl2Failure(step: Extract<SaslStep, { kind: 'failure' }>): void {
     this.negotiator = undefined;
     this.sasl2Request = undefined;
+    this.sasl2Tasks = undefined;
     this.writeElement(sasl2.failure(step.condition, step.text));
     if (step.condition !== 'aborted' && ++this.saslFailures >= this.env.limits.saslFailures) {
       this.streamError('policy-violation', 'too many failed authentication attempts');
@@ -748,7 +874,7 @@ export class C2sStream {
     const outgoing = runtime.hooks.has('stanza/outgoing')
       ? async (s: C2sSession, stanza: Element) => (await runtime.hooks.filter('stanza/outgoing', { session: s, stanza })) === 'pass'
       : undefined;
-    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps });
+    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps, client: this.authClient });
     this.env.sessions.add(session);
     this.session = session;
     this.state = 'bound';
