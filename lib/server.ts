@@ -1,4 +1,5 @@
 // The composition root: config → storage → accounts → modules → listeners.
+import { createAccessControl } from './acl/engine.js';
 import type { Server as NetServer, AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type { ParleyConfig } from './config/schema.js';
@@ -89,9 +90,10 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
       storageDir: config.storageDir,
     };
     const httpRoutes = new ModuleHttpRoutes();
+    const access = createAccessControl(config.access, config.roles, config.admins, hostNames);
     for (const [host, mods] of perHost) {
       const enabled = mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options }));
-      loaded.push(await loadHost(runtimes.get(host)!, enabled, { router, sessions, storage, accounts, log, server, http: httpRoutes }));
+      loaded.push(await loadHost(runtimes.get(host)!, enabled, { router, sessions, storage, accounts, log, server, http: httpRoutes, access }));
     }
     // Every module purges the account's data (ARCHITECTURE §7).
     accounts.onDeleted(async (host, user) => {
@@ -193,6 +195,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       outboundBufferBytes: l.outboundBuffer,
     };
     let federation: Federation | undefined;
+    const s2sAccess = createAccessControl(config.access, config.roles, config.admins, config.hosts.map((h) => h.domain));
     if (config.listeners.some((x) => x.type === 's2s' || x.type === 's2s-tls')) {
       const fed = await Federation.create({
         config: config.s2s,
@@ -203,6 +206,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
         log,
         metrics,
         connectionsPerIp: l.connectionsPerIp,
+        mayFederate: (domain) => s2sAccess.allowed('s2s', { host: domain }),
       });
       federation = fed;
       router.remote = fed.route;

@@ -1,6 +1,7 @@
 // Every built-in module. The config loader validates `modules.<name>` against these schemas.
 import type { z } from 'zod';
 import type { ModuleDefinition } from './define.js';
+import acl from '../../modules/acl/index.js';
 import adhoc from '../../modules/adhoc/index.js';
 import admin from '../../modules/admin/index.js';
 import avatars from '../../modules/avatars/index.js';
@@ -35,6 +36,7 @@ import version from '../../modules/version/index.js';
 type AnyModule = ModuleDefinition<z.ZodType, unknown>;
 
 export const MODULES: readonly AnyModule[] = [
+  acl as AnyModule,
   adhoc as AnyModule,
   admin as AnyModule,
   avatars as AnyModule,

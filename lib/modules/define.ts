@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { HttpRouteHandler, HttpRouteSpec } from '../transport/module-routes.js';
 import type { SaslMechanism } from '../sasl/mechanism.js';
 import type { AuthGuard } from '../sasl2/guard.js';
+import type { AccessControl } from '../acl/engine.js';
 
 export interface XepSupport {
   xep: number;
@@ -183,6 +184,8 @@ export interface ModuleContext<Config = unknown> {
   readonly config: Config;
   readonly log: Logger;
   readonly server: ServerInfo;
+  /** The access rules of config `access:` and `roles:` (lib/acl): `ctx.access.allowed('upload', { jid })`. */
+  readonly access: AccessControl;
   readonly iq: {
     get(spec: IqSpec, handler: IqHandler): void;
     set(spec: IqSpec, handler: IqHandler): void;

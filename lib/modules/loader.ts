@@ -1,4 +1,5 @@
 // Boots modules per virtual host in dependency order and builds each one's context.
+import { createAccessControl, type AccessControl } from '../acl/engine.js';
 import type { z } from 'zod';
 import type { Element } from '../xml/element.js';
 import type { Logger } from '../log.js';
@@ -34,6 +35,8 @@ export interface LoaderDeps {
   server: ServerInfo;
   /** Routes modules serve over HTTP; a private table when omitted (in-process tests). */
   http?: ModuleHttpRoutes;
+  /** The access rules (config `access:`); the defaults when omitted (in-process tests). */
+  access?: AccessControl;
 }
 
 /** Orders modules so every dependency boots first; fails on a missing dependency or a cycle. */
@@ -139,6 +142,7 @@ function createContext(
     config: m.options,
     log,
     server: deps.server,
+    access: deps.access ?? createAccessControl({}, { admin: [], operator: [], limited: [] }, deps.server.admins.map((a) => a.toString()), deps.server.hosts),
     iq: {
       get: (spec, handler) => undo(runtime.iqs.register(name, 'get', spec, handler)),
       set: (spec, handler) => undo(runtime.iqs.register(name, 'set', spec, handler)),

@@ -111,6 +111,7 @@ export default defineModule({
       const from = iq.from;
       // Only this host's own users store files here.
       if (from.domain !== ctx.host || from.local === undefined) return StanzaError.forbidden('only local users may upload files here');
+      if (!ctx.access.allowed('upload', { jid: from })) return StanzaError.forbidden('you may not upload files here');
       const el = iq.payload!;
       const rawName = el.attrs.filename;
       const rawSize = el.attrs.size;
