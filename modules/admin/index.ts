@@ -53,7 +53,11 @@ export default defineModule({
         async run(req) {
           if (req.stage === 0 && !req.form) return first();
           if (!req.form) throw StanzaError.badRequest('submit the form');
-          return submit(req.form);
+          const result = await submit(req.form);
+          // The audit trail of admin actions (README "Security"): who ran what, on whom. Never passwords.
+          const targets = [...(req.form.fields.get('accountjids') ?? []), ...(req.form.fields.get('accountjid') ?? [])];
+          ctx.log.info({ audit: 'admin-action', by: req.from.bare().toString(), action, targets, outcome: result.status === 'completed' ? result.note?.type ?? 'info' : 'pending' }, 'security event');
+          return result;
         },
       });
     }

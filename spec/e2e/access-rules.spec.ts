@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { loggedIn, RawClient, DEFAULT_PASSWORD, type XNode } from '../helpers/raw-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { createLogger } from '../../lib/log.js';
 import { iq, runCommand } from './helpers-security.js';
 
 const UPLOAD = 'urn:xmpp:http:upload:0';
@@ -14,6 +15,7 @@ describe('e2e: access rules at every enforcement point', function () {
   this.timeout(30_000);
   let srv: TestServer;
   const open: RawClient[] = [];
+  const logLines: string[] = [];
   const login = async (user: string, resource = 'r') => {
     const c = await loggedIn(srv, user, { resource });
     open.push(c);
@@ -37,7 +39,7 @@ describe('e2e: access rules at every enforcement point', function () {
         s2s: [{ deny: { host: 'evil.example' } }, { allow: 'all' }],
       },
       modules: { register: { allowRegistration: true, registrationsPerIpPerHour: 100 } },
-    });
+    }, 'localhost', { log: createLogger({ destination: { write: (l: string) => void logLines.push(l) } }) });
     for (const u of ['boss', 'op', 'kiosk', 'support', 'user', 'other']) await srv.addUser(u, DEFAULT_PASSWORD);
   });
   after(async () => {
@@ -103,6 +105,9 @@ describe('e2e: access rules at every enforcement point', function () {
     const boss = await login('boss', 'adm');
     const done = await runCommand(boss, srv.domain, 'http://jabber.org/protocol/admin#delete-user', { accountjids: 'other@localhost' });
     expect(done.last.status).to.equal('completed');
+    // Admin actions are audit lines naming who did what to whom.
+    const line = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.audit === 'admin-action' && e.action === 'delete-user');
+    expect(line).to.deep.include({ by: 'boss@localhost', targets: ['other@localhost'] });
   });
 
   it('send: a kiosk reaches support@ only; others are refused with policy-violation', async () => {

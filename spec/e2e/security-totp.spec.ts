@@ -3,9 +3,10 @@
 // token from another client (XEP-0494) and see the reconnect fail; app passwords for legacy
 // SASL; replay and brute-force refusal.
 import { expect } from 'chai';
-import { base32Decode, totp } from '../../lib/accounts/totp.js';
+import { base32Decode, base32Encode, totp } from '../../lib/accounts/totp.js';
 import { loggedIn, RawClient, DEFAULT_PASSWORD } from '../helpers/raw-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { createLogger } from '../../lib/log.js';
 import {
   authenticate, CAM, failureCondition, FAST, iq, newClientId, nextTotp, runCommand, securedStream, TOTP_NS, taskDataTotp,
 } from './helpers-security.js';
@@ -19,6 +20,9 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
   const open: RawClient[] = [];
   let secret: Buffer;
   let recovery: string[];
+  const logLines: string[] = [];
+  /** Secrets handed out during the run: none may reach the logs. */
+  const secrets: string[] = [DEFAULT_PASSWORD];
 
   const track = (c: RawClient) => (open.push(c), c);
 
@@ -47,7 +51,8 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
   const nextCode = (s: Buffer, steps = 1) => totp(s, Date.now() + steps * PERIOD_MS);
 
   before(async () => {
-    srv = await startTestServer({ modules: { security: { codeAttempts: { max: 3, window: '10m' } } } });
+    const log = createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
+    srv = await startTestServer({ modules: { security: { codeAttempts: { max: 3, window: '10m' } } } }, 'localhost', { log });
     await srv.addUser('alice', DEFAULT_PASSWORD);
     await srv.addUser('bob', DEFAULT_PASSWORD);
     await srv.addUser('carol', DEFAULT_PASSWORD);
@@ -98,6 +103,7 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
     expect(ok.name, ok.toString()).to.equal('success');
     expect(ok.child('authorization-identifier')!.text).to.match(/^alice@localhost\/spec/);
     token = ok.child('token', FAST)!.attrs.token!;
+    secrets.push(token);
     expect(token).to.be.a('string');
     await c.ping();
     c.close();
@@ -156,6 +162,7 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
     expect(created.status).to.equal('completed');
     const appPassword = created.field('password')[0]!;
     const appId = created.field('id')[0]!;
+    secrets.push(appPassword);
     expect(appPassword).to.have.length.greaterThan(20);
 
     const legacy = track(await loggedIn(srv, 'alice', { password: appPassword, resource: 'legacy' }));
@@ -196,5 +203,21 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
       expect(kinds, events.join('\n')).to.include(k);
     }
     expect(events.find((l) => l.includes(' login '))).to.include('"ip":"127.0.0.1"');
+  });
+
+  it('writes structured audit lines (logins with IP and client, failures, throttling alert) and no secret', () => {
+    const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const audit = (kind: string) => entries.filter((e) => e.audit === kind);
+    const login = audit('login').find((e) => e.software === 'Phone')!;
+    expect(login, 'a login line for the phone').to.not.equal(undefined);
+    expect(login).to.include({ account: 'alice@localhost', ip: '127.0.0.1', device: 'spec', credential: 'password', sasl2: true });
+    expect(audit('login').some((e) => e.credential === 'token')).to.equal(true);
+    expect(audit('login').some((e) => e.credential === 'app-password')).to.equal(true);
+    expect(audit('login-failed').length).to.be.greaterThan(2);
+    const alert = audit('second-factor-throttled').find((e) => e.level === 40);
+    expect(alert, 'a warning when codes are throttled').to.not.equal(undefined);
+    expect(audit('second-factor-enabled')).to.have.length.greaterThan(0);
+    const text = logLines.join('');
+    for (const secretText of [...secrets, ...recovery, base32Encode(secret)]) expect(text).to.not.include(secretText);
   });
 });
