@@ -449,6 +449,8 @@ export class C2sStream {
     this.transport.pause();
     try {
       if (el.name === 'auth') {
+        // XEP-0388 §3: once <continue/> was sent, starting over is a stream error.
+        if (this.sasl2Tasks) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
         this.negotiator = this.newNegotiator();
         const text = el.getText();
         step = await this.negotiator.begin(String(el.attrs.mechanism ?? ''), text === '' ? undefined : text);

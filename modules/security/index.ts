@@ -9,7 +9,7 @@ import { defineModule, duration, Jid, z } from '../../lib/module-api.js';
 import type { AuthDecision, AuthOutcome, SessionHandle } from '../../lib/module-api.js';
 import adhoc from '../adhoc/index.js';
 import { securityMigrations, SecurityStore, type AppPassword, type SecurityEvent } from './store.js';
-import { checkCode, CodeAttempts, totpTask } from './second-factor.js';
+import { checkCode, totpTask } from './second-factor.js';
 import { registerSecurityCommands } from './commands.js';
 
 export interface SecurityApi {
@@ -52,7 +52,7 @@ export default defineModule({
   }),
   setup(ctx): SecurityApi {
     const store = new SecurityStore(ctx.storage.db, ctx.host, ctx.config.maxEvents);
-    const attempts = new CodeAttempts(ctx.config.codeAttempts.max, ctx.config.codeAttempts.window);
+    const limit = { max: ctx.config.codeAttempts.max, windowMs: ctx.config.codeAttempts.window };
 
     async function audit(user: string, kind: string, detail: Record<string, unknown>): Promise<void> {
       ctx.log.info({ audit: kind, account: `${user}@${ctx.host}`, ...detail }, 'security event');
@@ -64,7 +64,7 @@ export default defineModule({
     }
 
     const check = (user: string, code: string) =>
-      checkCode(store, attempts, user, code, ctx.config.totp.window, () => {
+      checkCode(store, limit, user, code, ctx.config.totp.window, () => {
         // An alert: enough wrong codes in a row that someone holding the password is guessing.
         ctx.log.warn({ audit: 'second-factor-throttled', account: `${user}@${ctx.host}` }, 'second-factor codes throttled after repeated failures');
         void audit(user, 'second-factor-throttled', {});

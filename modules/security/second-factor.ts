@@ -10,41 +10,10 @@ import type { SecurityStore } from './store.js';
 export const TOTP_TASK = 'TOTP';
 export const TOTP_NS = 'urn:parley:sasl2:totp:0';
 
-/** Failed codes per account within a window; past the limit every code is refused until it ends. */
-export class CodeAttempts {
-  private readonly failures = new Map<string, { count: number; since: number }>();
-
-  constructor(
-    private readonly max: number,
-    private readonly windowMs: number,
-    private readonly maxTracked = 10_000,
-  ) {}
-
-  locked(user: string, now = Date.now()): boolean {
-    const f = this.failures.get(user);
-    if (!f) return false;
-    if (now - f.since > this.windowMs) {
-      this.failures.delete(user);
-      return false;
-    }
-    return f.count >= this.max;
-  }
-
-  /** Counts a failure; returns true when this one reached the limit (the moment to alert). */
-  fail(user: string, now = Date.now()): boolean {
-    const f = this.failures.get(user);
-    if (!f || now - f.since > this.windowMs) {
-      if (this.failures.size >= this.maxTracked) this.failures.delete(this.failures.keys().next().value!);
-      this.failures.set(user, { count: 1, since: now });
-      return this.max <= 1;
-    }
-    f.count++;
-    return f.count === this.max;
-  }
-
-  reset(user: string): void {
-    this.failures.delete(user);
-  }
+/** How many wrong codes an account may get within a window before every code is refused. */
+export interface CodeLimit {
+  max: number;
+  windowMs: number;
 }
 
 export interface CodeCheckResult {
@@ -57,15 +26,16 @@ export interface CodeCheckResult {
 /** Checks a TOTP or recovery code for an enrolled account, refusing replays, counting failures. */
 export async function checkCode(
   store: SecurityStore,
-  attempts: CodeAttempts,
+  limit: CodeLimit,
   user: string,
   code: string,
   window: number,
   onLocked: () => void,
 ): Promise<CodeCheckResult> {
-  if (attempts.locked(user)) return { ok: false, reason: 'throttled' };
   const enrolled = await store.totp(user);
   if (!enrolled) return { ok: false, reason: 'not-enrolled' };
+  // The count lives in the database: guesses spread over the nodes of a cluster add up.
+  if (enrolled.failures >= limit.max && Date.now() - enrolled.failedSince <= limit.windowMs) return { ok: false, reason: 'throttled' };
   const clean = code.replace(/\s/g, '');
   let result: CodeCheckResult;
   if (/^\d{6}$/.test(clean)) {
@@ -75,8 +45,8 @@ export async function checkCode(
   } else {
     result = (await store.useRecoveryCode(user, clean)) ? { ok: true, recovery: true } : { ok: false, reason: 'wrong' };
   }
-  if (result.ok) attempts.reset(user);
-  else if (attempts.fail(user)) onLocked();
+  if (result.ok) await store.codeSucceeded(user);
+  else if ((await store.codeFailed(user, limit.windowMs)) === limit.max) onLocked();
   return result;
 }
 

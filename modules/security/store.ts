@@ -15,6 +15,8 @@ export const securityMigrations = [
         .addColumn('secret', 'text', (c) => c.notNull())
         .addColumn('last_step', 'bigint', (c) => c.notNull())
         .addColumn('enabled_at', 'bigint', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failed_since', 'bigint', (c) => c.notNull().defaultTo(0))
         .addPrimaryKeyConstraint('security_totp_pk', ['host', 'username'])
         .execute();
       await db.schema
@@ -74,9 +76,26 @@ export class SecurityStore {
     private readonly maxEvents: number,
   ) {}
 
-  async totp(user: string): Promise<{ secret: string; lastStep: number } | undefined> {
-    const row = await this.db.selectFrom('security_totp').select(['secret', 'last_step']).where('host', '=', this.host).where('username', '=', user).executeTakeFirst();
-    return row ? { secret: String(row.secret), lastStep: Number(row.last_step) } : undefined;
+  async totp(user: string): Promise<{ secret: string; lastStep: number; failures: number; failedSince: number } | undefined> {
+    const row = await this.db
+      .selectFrom('security_totp').select(['secret', 'last_step', 'failures', 'failed_since'])
+      .where('host', '=', this.host).where('username', '=', user).executeTakeFirst();
+    return row ? { secret: String(row.secret), lastStep: Number(row.last_step), failures: Number(row.failures), failedSince: Number(row.failed_since) } : undefined;
+  }
+
+  /**
+   * Counts a wrong code in the database, so that every node sees the same count: a new window
+   * starts when the last one is over. Returns the count within the current window.
+   */
+  async codeFailed(user: string, windowMs: number, now = Date.now()): Promise<number> {
+    const where = this.db.updateTable('security_totp').where('host', '=', this.host).where('username', '=', user);
+    await where.set({ failures: 0, failed_since: now }).where('failed_since', '<', now - windowMs).execute();
+    await this.db.updateTable('security_totp').set((eb) => ({ failures: eb('failures', '+', 1) })).where('host', '=', this.host).where('username', '=', user).execute();
+    return (await this.totp(user))?.failures ?? 0;
+  }
+
+  async codeSucceeded(user: string): Promise<void> {
+    await this.db.updateTable('security_totp').set({ failures: 0, failed_since: 0 }).where('host', '=', this.host).where('username', '=', user).execute();
   }
 
   /** Turns TOTP on with a fresh set of recovery codes (replacing any older ones); returns the codes. */
@@ -84,7 +103,7 @@ export class SecurityStore {
     const codes = Array.from({ length: recoveryCount }, () => randomBytes(6).toString('hex').replace(/(.{4})(.{4})(.{4})/, '$1-$2-$3'));
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('security_totp').where('host', '=', this.host).where('username', '=', user).execute();
-      await trx.insertInto('security_totp').values({ host: this.host, username: user, secret, last_step: step, enabled_at: Date.now() }).execute();
+      await trx.insertInto('security_totp').values({ host: this.host, username: user, secret, last_step: step, enabled_at: Date.now(), failures: 0, failed_since: 0 }).execute();
       await trx.deleteFrom('security_recovery').where('host', '=', this.host).where('username', '=', user).execute();
       for (const code of codes) await trx.insertInto('security_recovery').values({ host: this.host, username: user, code_hash: secretHash(code) }).execute();
     });

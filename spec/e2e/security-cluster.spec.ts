@@ -17,8 +17,9 @@ describe('e2e: revocation and replay refusal across two nodes sharing storage', 
   const track = (c: RawClient) => (open.push(c), c);
 
   before(async () => {
-    a = await startTestServer();
-    b = await startTestServer({ storage: { driver: 'sqlite', path: join(a.dir, 'parley.db') } });
+    const modules = { security: { codeAttempts: { max: 3, window: '10m' } } };
+    a = await startTestServer({ modules });
+    b = await startTestServer({ modules, storage: { driver: 'sqlite', path: join(a.dir, 'parley.db') } });
     await a.addUser('dave', DEFAULT_PASSWORD);
     await a.addUser('erin', DEFAULT_PASSWORD);
   });
@@ -63,7 +64,7 @@ describe('e2e: revocation and replay refusal across two nodes sharing storage', 
     expect(error).to.match(/not-authorized/);
   });
 
-  it('a TOTP code used on node A is refused on node B', async () => {
+  it('a TOTP code used on node A is refused on node B, and code guesses count across nodes', async () => {
     const c = track(await loggedIn(a, 'erin', { resource: 'enrol' }));
     const { first } = await runCommand(c, a.domain, `${NODE}#totp-enable`);
     const secret = base32Decode(first.field('secret')[0]!)!;
@@ -80,5 +81,16 @@ describe('e2e: revocation and replay refusal across two nodes sharing storage', 
     expect((await authenticate(onB, { user: 'erin', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: newClientId() })).name).to.equal('continue');
     const replay = await nextTotp(onB, code);
     expect(failureCondition(replay)).to.equal('not-authorized');
+
+    // Guesses spread over both nodes add up: with the replay above, two more wrong codes reach
+    // the limit of 3, and then even a right code is refused on either node.
+    for (const node of [a, b]) {
+      const c2 = track(await securedStream(node));
+      expect((await authenticate(c2, { user: 'erin', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: newClientId() })).name).to.equal('continue');
+      expect(failureCondition(await nextTotp(c2, '000000'))).to.equal('not-authorized');
+    }
+    const last = track(await securedStream(a));
+    expect((await authenticate(last, { user: 'erin', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: newClientId() })).name).to.equal('continue');
+    expect(failureCondition(await nextTotp(last, totp(secret, Date.now() + 30_000)))).to.equal('temporary-auth-failure');
   });
 });

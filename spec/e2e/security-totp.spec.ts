@@ -82,6 +82,22 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
     expect(err.child('not-authorized', 'urn:ietf:params:xml:ns:xmpp-streams')).to.not.equal(undefined);
   });
 
+  it('refuses an unknown task, and a new <authenticate/> after <continue/> with a stream error', async () => {
+    const c = track(await securedStream(srv));
+    expect((await authenticate(c, { user: 'alice', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: newClientId() })).name).to.equal('continue');
+    const from = c.elements.length;
+    c.send(`<next xmlns='urn:xmpp:sasl:2' task='HOTP'/>`);
+    const unknown = await c.waitForElement((e) => e.name === 'failure', 5000, from);
+    expect(failureCondition(unknown)).to.equal('invalid-mechanism');
+
+    const d = track(await securedStream(srv));
+    expect((await authenticate(d, { user: 'alice', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: newClientId() })).name).to.equal('continue');
+    const at = d.elements.length;
+    d.send(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>${Buffer.from(`\0alice\0${DEFAULT_PASSWORD}`).toString('base64')}</initial-response></authenticate>`);
+    const err = await d.waitForElement((e) => e.name === 'error', 5000, at);
+    expect(err.child('policy-violation', 'urn:ietf:params:xml:ns:xmpp-streams')).to.not.equal(undefined);
+  });
+
   it('refuses legacy SASL with the account password once TOTP is on', async () => {
     const c = track(await securedStream(srv));
     c.sendAuth('PLAIN', Buffer.from(`\0alice\0${DEFAULT_PASSWORD}`));
