@@ -29,7 +29,7 @@ export type { HookName, HookEvent, HookHandler, FilterResult, ClaimResult, Claim
 export type { SessionHandle, SessionStateKey, SessionTap } from './sessions/types.js';
 export type { Database, KeyValStore, ArchiveStore, ArchiveItem, ArchiveQuery, ArchivePage, Migration } from './storage/types.js';
 export type { AccountService } from './accounts/types.js';
-export type { AccessControl, AccessSubject } from './acl/engine.js';
+export type { AccessControl, AccessGrant, AccessSubject } from './acl/engine.js';
 export type { AccessRuleName, Role } from './acl/schema.js';
 export { AccountError } from './accounts/types.js';
 export { size, duration } from './config/schema.js';

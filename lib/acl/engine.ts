@@ -15,12 +15,19 @@ export interface AccessSubject {
   target?: Jid;
 }
 
+/** What a rule grants a subject: whether, and for `upload` how large a file at most. */
+export interface AccessGrant {
+  allowed: boolean;
+  maxFileSize?: number;
+}
+
 export interface AccessControl {
   allowed(rule: AccessRuleName, subject: AccessSubject): boolean;
+  decide(rule: AccessRuleName, subject: AccessSubject): AccessGrant;
   roles(jid: Jid): ReadonlySet<Role>;
 }
 
-type Compiled = Array<{ allow: boolean; test: (s: AccessSubject, roles: ReadonlySet<Role>) => boolean }>;
+type Compiled = Array<{ allow: boolean; maxFileSize?: number; test: (s: AccessSubject, roles: ReadonlySet<Role>) => boolean }>;
 
 /** IPv4 clients on a dual-stack socket show up as ::ffff:a.b.c.d. */
 function normaliseIp(ip: string): string {
@@ -63,7 +70,11 @@ function compileCondition(c: AccessCondition, localHosts: ReadonlySet<string>): 
 }
 
 export function compileRule(entries: readonly AccessEntry[], localHosts: ReadonlySet<string>): Compiled {
-  return entries.map((e) => ('allow' in e ? { allow: true, test: compileCondition(e.allow, localHosts) } : { allow: false, test: compileCondition(e.deny, localHosts) }));
+  return entries.map((e) =>
+    'allow' in e
+      ? { allow: true, ...(e.maxFileSize === undefined ? {} : { maxFileSize: e.maxFileSize }), test: compileCondition(e.allow, localHosts) }
+      : { allow: false, test: compileCondition(e.deny, localHosts) },
+  );
 }
 
 export function createAccessControl(access: AccessConfig, roles: RolesConfig, admins: readonly string[], localHosts: readonly string[]): AccessControl {
@@ -83,14 +94,18 @@ export function createAccessControl(access: AccessConfig, roles: RolesConfig, ad
     return set;
   }
 
+  function decide(rule: AccessRuleName, subject: AccessSubject): AccessGrant {
+    const who = subject.jid ? rolesOf(subject.jid) : new Set<Role>();
+    for (const e of rules.get(rule)!) {
+      if (e.test(subject, who)) return e.maxFileSize === undefined ? { allowed: e.allow } : { allowed: e.allow, maxFileSize: e.maxFileSize };
+    }
+    return { allowed: false };
+  }
+
   return {
     roles: rolesOf,
-    allowed(rule, subject) {
-      const r = rules.get(rule)!;
-      const who = subject.jid ? rolesOf(subject.jid) : new Set<Role>();
-      for (const e of r) if (e.test(subject, who)) return e.allow;
-      return false;
-    },
+    decide,
+    allowed: (rule, subject) => decide(rule, subject).allowed,
   };
 }
 

@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { Jid } from '../jid/jid.js';
+import { parseSize } from '../config/units.js';
 
 export const ROLES = ['admin', 'operator', 'user', 'limited'] as const;
 export type Role = (typeof ROLES)[number];
@@ -71,7 +72,17 @@ const conditionObject = z.strictObject({
 export const accessCondition = z.union([z.enum(['all', 'local', 'none']), conditionObject]);
 export type AccessCondition = z.output<typeof accessCondition>;
 
-const entry = z.union([z.strictObject({ allow: accessCondition }), z.strictObject({ deny: accessCondition })]);
+/** A size such as 10 MiB; an `allow` entry of `upload` may cap the file size with it. */
+const byteSize = z.unknown().transform((value, ctx): number => {
+  try {
+    return parseSize(value);
+  } catch (err) {
+    ctx.issues.push({ code: 'custom', message: (err as Error).message, input: value });
+    return z.NEVER;
+  }
+});
+
+const entry = z.union([z.strictObject({ allow: accessCondition, maxFileSize: byteSize.optional() }), z.strictObject({ deny: accessCondition })]);
 export type AccessEntry = z.output<typeof entry>;
 
 export const accessRule = z.array(entry);

@@ -35,6 +35,7 @@ describe('e2e: access rules at every enforcement point', function () {
       access: {
         register: [{ deny: { ip: '127.0.0.2' } }, { allow: { ip: '127.0.0.0/8' } }],
         create_persistent_room: [{ allow: { role: 'admin' } }],
+        upload: [{ deny: { role: 'limited' } }, { allow: { role: 'operator' }, maxFileSize: '1 KiB' }, { allow: 'local' }],
         send: [{ allow: { role: 'limited', target: ['support@localhost', 'conference.localhost', 'upload.localhost'] } }, { deny: { role: 'limited' } }, { allow: 'all' }],
         s2s: [{ deny: { host: 'evil.example' } }, { allow: 'all' }],
       },
@@ -85,12 +86,17 @@ describe('e2e: access rules at every enforcement point', function () {
     expect((await iq(boss, 'set', 'hall@conference.localhost', form('1'))).attrs.type).to.equal('result');
   });
 
-  it('upload: a user gets a slot, a limited account is forbidden', async () => {
-    const req = `<request xmlns='${UPLOAD}' filename='a.txt' size='10' content-type='text/plain'/>`;
-    const ok = await iq(await login('user', 'up'), 'get', 'upload.localhost', req);
+  it('upload: a user gets a slot, a limited account is forbidden, an operator is capped at 1 KiB', async () => {
+    const req = (bytes: number) => `<request xmlns='${UPLOAD}' filename='a.txt' size='${bytes}' content-type='text/plain'/>`;
+    const ok = await iq(await login('user', 'up'), 'get', 'upload.localhost', req(2000));
     expect(ok.attrs.type, ok.toString()).to.equal('result');
-    const no = await iq(await login('kiosk', 'up'), 'get', 'upload.localhost', req);
+    const no = await iq(await login('kiosk', 'up'), 'get', 'upload.localhost', req(10));
     expect(stanzaError(no)).to.equal('forbidden');
+    const op = await login('op', 'up');
+    expect((await iq(op, 'get', 'upload.localhost', req(1024))).attrs.type).to.equal('result');
+    const big = await iq(op, 'get', 'upload.localhost', req(1025));
+    expect(stanzaError(big)).to.equal('not-acceptable');
+    expect(big.child('error')!.child('file-too-large', UPLOAD)!.child('max-file-size')!.text).to.equal('1024');
   });
 
   it('roles: an operator may disable but not delete; a user may do neither; the admin may delete', async () => {
