@@ -48,6 +48,14 @@ describe('lib/acl: access rules', () => {
     expect(a.allowed('s2s', { host: 'good.example' })).to.equal(true);
   });
 
+  it('carries an upload size cap from the matching allow entry', () => {
+    const a = acl({ upload: [{ allow: { jid: 'small@example.org' }, maxFileSize: '1 MiB' }, { allow: 'local' }] });
+    expect(a.decide('upload', { jid: j('small@example.org') })).to.deep.equal({ allowed: true, maxFileSize: 1024 * 1024 });
+    expect(a.decide('upload', { jid: j('big@example.org') })).to.deep.equal({ allowed: true });
+    expect(a.decide('upload', { jid: j('x@remote.example') })).to.deep.equal({ allowed: false });
+    expect(accessSchema.safeParse({ upload: [{ allow: 'all', maxFileSize: 'lots' }] }).success).to.equal(false);
+  });
+
   it('rejects malformed rules: unknown keys, bad CIDR, bad JIDs, unknown roles', () => {
     expect(accessSchema.safeParse({ register: [{ allow: { ipp: '1.2.3.4' } }] }).success).to.equal(false);
     expect(accessSchema.safeParse({ register: [{ allow: { ip: '10.0.0.0/33' } }] }).success).to.equal(false);
