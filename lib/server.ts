@@ -85,7 +85,8 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
       name: 'Parley',
       version: PARLEY_VERSION,
       hosts: hostNames,
-      admins: config.admins.map((a) => Jid.parse(a)),
+      // Admins named under `roles:` count as admins everywhere (bare JIDs; domains only in rules).
+      admins: [...new Set([...config.admins, ...config.roles.admin.filter((a) => a.includes('@'))])].map((a) => Jid.parse(a)),
       contact: Object.fromEntries(Object.entries(config.contact).filter(([, v]) => v !== undefined)) as Record<string, string[]>,
       storageDir: config.storageDir,
     };

@@ -181,7 +181,8 @@ const fast = defineModule({
       async clients(user) {
         const rows = (await db.selectFrom('fast_token').select(['client_id', 'expires_at']).where('host', '=', ctx.host).where('username', '=', user).execute()) as Array<Pick<TokenRow, 'client_id' | 'expires_at'>>;
         const latest = new Map<string, number>();
-        for (const r of rows) latest.set(r.client_id, Math.max(latest.get(r.client_id) ?? 0, Number(r.expires_at)));
+        const now = Date.now();
+        for (const r of rows) if (Number(r.expires_at) > now) latest.set(r.client_id, Math.max(latest.get(r.client_id) ?? 0, Number(r.expires_at)));
         return [...latest].map(([clientId, expiresAt]) => ({ clientId, expiresAt }));
       },
       async revoke(user, clientId) {
