@@ -221,6 +221,23 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
     expect(events.find((l) => l.includes(' login '))).to.include('"ip":"127.0.0.1"');
   });
 
+  it('turns TOTP off with a recovery code through the ad-hoc command; then the password alone logs in again', async () => {
+    const carol = await enrol('carol');
+    let refused = '';
+    await loggedIn(srv, 'carol').catch((e: Error) => (refused = e.message));
+    expect(refused).to.match(/not-authorized/);
+    const c = track(await securedStream(srv));
+    expect((await authenticate(c, { user: 'carol', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: newClientId() })).name).to.equal('continue');
+    expect((await nextTotp(c, carol.recovery[0]!)).name).to.equal('success');
+    const wrong = (await runCommand(c, srv.domain, `${NODE}#totp-disable`, { code: carol.recovery[0]! })).last;
+    expect(wrong.iq.child('command', 'http://jabber.org/protocol/commands')!.child('note')!.attrs.type).to.equal('error');
+    const off = (await runCommand(c, srv.domain, `${NODE}#totp-disable`, { code: carol.recovery[1]! })).last;
+    expect(off.status).to.equal('completed');
+    expect(off.iq.child('command', 'http://jabber.org/protocol/commands')!.child('note')!.attrs.type).to.equal('info');
+    const legacy = track(await loggedIn(srv, 'carol', { resource: 'after' }));
+    await legacy.ping();
+  });
+
   it('writes structured audit lines (logins with IP and client, failures, throttling alert) and no secret', () => {
     const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const audit = (kind: string) => entries.filter((e) => e.audit === kind);
