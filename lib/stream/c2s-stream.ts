@@ -27,7 +27,7 @@ import type { StreamFraming, StreamTransport } from '../transport/types.js';
 import type { Metrics } from '../metrics.js';
 import { streamErrorElement, type StreamErrorCondition } from './stream-error.js';
 import * as sasl2 from '../sasl2/sasl2.js';
-import type { AuthDecision, Sasl2Task, SessionClient, TaskStep } from '../sasl2/guard.js';
+import { LoginPolicy, type LoginStep } from '../sasl2/login-policy.js';
 
 export interface C2sLimits {
   stanzaBytes: number;
@@ -70,12 +70,6 @@ export interface ElementParser {
 }
 export type ParserFactory = (handlers: StreamParserHandlers, limits: XmlLimits) => ElementParser;
 
-/** A SASL step as the stream sees it: a mechanism's, a SASL2 `<continue/>`/`<task-data/>`, or success after tasks. */
-type LoginStep =
-  | Exclude<SaslStep, { kind: 'success' }>
-  | { kind: 'success'; user: string; data?: Buffer; taskResult?: Element }
-  | { kind: 'continue'; element: Element };
-
 type State = 'wait-header' | 'negotiating' | 'tls-upgrading' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 function limitsFor(l: C2sLimits, authenticated: boolean): XmlLimits {
@@ -101,10 +95,8 @@ export class C2sStream {
   private negotiator: SaslNegotiator | undefined;
   /** The `<authenticate/>` of a SASL2 exchange under way (XEP-0388). */
   private sasl2Request: sasl2.Sasl2Authenticate | undefined;
-  /** After `<continue/>` (XEP-0388 §2.7): the tasks offered and the one under way. */
-  private sasl2Tasks: { request: sasl2.Sasl2Authenticate; user: string; client: SessionClient; tasks: readonly Sasl2Task[]; current: Sasl2Task | undefined } | undefined;
-  /** How the authenticated client proved itself; given to the session it binds. */
-  private authClient: SessionClient | undefined;
+  /** The login policy (app passwords, SASL2 tasks, audit): lib/sasl2/login-policy.ts. */
+  private readonly login: LoginPolicy;
   /** While a SASL2 `<success/>` is being put together, what is written waits here to follow it. */
   private holding: Element[] | undefined;
   private saslFailures = 0;
@@ -126,6 +118,7 @@ export class C2sStream {
     createParser: ParserFactory = (handlers, limits) => new StreamParser(handlers, limits),
   ) {
     this.log = env.log.child({ remote: transport.remoteAddress });
+    this.login = new LoginPolicy({ host: () => this.host, guard: () => this.guard(), remoteAddress: transport.remoteAddress, log: this.log });
     this.parser = createParser(
       {
         onStreamOpen: (attrs) => this.onStreamOpen(attrs),
@@ -450,14 +443,14 @@ export class C2sStream {
     try {
       if (el.name === 'auth') {
         // XEP-0388 §3: once <continue/> was sent, starting over is a stream error.
-        if (this.sasl2Tasks) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
+        if (this.login.tasksPending) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
         this.negotiator = this.newNegotiator();
         const text = el.getText();
         step = await this.negotiator.begin(String(el.attrs.mechanism ?? ''), text === '' ? undefined : text);
-        step = await this.afterMechanism(step, undefined);
+        step = await this.login.afterMechanism(step, this.negotiator, undefined);
       } else if (el.name === 'response' && this.negotiator) {
         step = await this.negotiator.respond(el.getText());
-        step = await this.afterMechanism(step, undefined);
+        step = await this.login.afterMechanism(step, this.negotiator, undefined);
       } else if (el.name === 'abort') {
         // RFC 6120 §6.4.4: always answered with <aborted/>, even with no exchange under way.
         step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
@@ -503,7 +496,7 @@ export class C2sStream {
     try {
       if (el.name === 'authenticate') {
         // XEP-0388 §3: after <continue/> another <authenticate/> is a stream error.
-        if (this.sasl2Tasks) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
+        if (this.login.tasksPending) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
         const request = sasl2.parseAuthenticate(el);
         if (typeof request === 'string') {
           step = { kind: 'failure', condition: 'malformed-request', text: request };
@@ -511,17 +504,16 @@ export class C2sStream {
           this.sasl2Request = request;
           this.negotiator = this.newNegotiator(request.userAgent.id);
           step = await this.negotiator.begin(request.mechanism, request.initialResponse === '' ? undefined : request.initialResponse);
-          step = await this.afterMechanism(step, request);
+          step = await this.login.afterMechanism(step, this.negotiator, request);
         }
-      } else if (el.name === 'response' && this.negotiator && this.sasl2Request && !this.sasl2Tasks) {
+      } else if (el.name === 'response' && this.negotiator && this.sasl2Request && !this.login.tasksPending) {
         step = await this.negotiator.respond(el.getText().trim());
-        step = await this.afterMechanism(step, this.sasl2Request);
-      } else if ((el.name === 'next' || el.name === 'task-data') && this.sasl2Tasks) {
-        step = await this.runTask(el);
+        step = await this.login.afterMechanism(step, this.negotiator, this.sasl2Request);
+      } else if ((el.name === 'next' || el.name === 'task-data') && this.login.tasksPending) {
+        step = await this.login.runTask(el);
       } else if (el.name === 'abort') {
         step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
-        if (this.sasl2Tasks) this.authOutcome(this.sasl2Tasks.user, this.sasl2Tasks.client.mechanism, true, this.sasl2Tasks.client, 'aborted');
-        this.sasl2Tasks = undefined;
+        this.login.reset(true);
       } else {
         return this.streamError('policy-violation', `unexpected SASL2 element <${el.name}/>`);
       }
@@ -542,7 +534,6 @@ export class C2sStream {
         const request = this.sasl2Request!;
         this.negotiator = undefined;
         this.sasl2Request = undefined;
-        this.sasl2Tasks = undefined;
         this.authUser = step.user;
         this.parser.setLimits(limitsFor(this.env.limits, true));
         // XEP-0388 §2.6.2: no stream restart; the stream is authenticated from here on.
@@ -636,106 +627,14 @@ export class C2sStream {
     }
   }
 
-  // ------------------------------------------------------------------ login policy (lib/sasl2/guard.ts)
-
   private guard() {
     return this.env.hosts.get(this.host)?.authGuard;
-  }
-
-  /**
-   * After the mechanism's last step: a success passes the login policy, which may allow it, ask
-   * for SASL2 tasks (a `continue` step carrying `<continue/>`), or refuse it. Failures are logged.
-   */
-  private async afterMechanism(step: SaslStep, request: sasl2.Sasl2Authenticate | undefined): Promise<LoginStep> {
-    const negotiator = this.negotiator;
-    if (step.kind === 'challenge' || !negotiator) return step;
-    const cred = negotiator.credential;
-    if (step.kind === 'failure') {
-      const claimed = negotiator.claimedAccount;
-      this.authOutcome(claimed?.slice(0, claimed.lastIndexOf('@')), request?.mechanism ?? '', request !== undefined, undefined, step.condition);
-      return step;
-    }
-    const ua = request?.userAgent;
-    const client: SessionClient = {
-      id: ua?.id, software: ua?.software, device: ua?.device, credential: cred.kind, appPasswordId: cred.appPasswordId, mechanism: cred.mechanism,
-    };
-    const guard = this.guard();
-    let decision: AuthDecision = { kind: 'allow' };
-    if (guard) {
-      try {
-        decision = await guard.decide({ host: this.host, user: step.user, sasl2: request !== undefined, client, remoteAddress: this.transport.remoteAddress });
-      } catch (err) {
-        this.log.error({ err }, 'login policy failed');
-        decision = { kind: 'refuse', condition: 'temporary-auth-failure' };
-      }
-    }
-    if (decision.kind === 'tasks' && request === undefined) {
-      // RFC 6120 SASL has no tasks: such an account logs in over SASL2 or with an app password.
-      decision = { kind: 'refuse', condition: 'not-authorized', text: 'this account requires a second factor: use a SASL2 client or an app password' };
-    }
-    if (decision.kind === 'refuse') {
-      this.authOutcome(step.user, cred.mechanism, request !== undefined, client, decision.condition);
-      return { kind: 'failure', condition: decision.condition, text: decision.text };
-    }
-    if (decision.kind === 'tasks') {
-      this.sasl2Tasks = { request: request!, user: step.user, client, tasks: decision.tasks, current: undefined };
-      return { kind: 'continue', element: sasl2.continueElement(step.data, decision.tasks.map((t) => t.name), decision.text) };
-    }
-    this.authClient = client;
-    this.authOutcome(step.user, cred.mechanism, request !== undefined, client, undefined);
-    return step;
-  }
-
-  /** XEP-0388 §2.7: `<next/>` picks a task, `<task-data/>` continues it. */
-  private async runTask(el: Element): Promise<LoginStep> {
-    const pending = this.sasl2Tasks!;
-    let result: TaskStep;
-    try {
-      if (el.name === 'next') {
-        if (pending.current) return { kind: 'failure', condition: 'malformed-request', text: 'a task is under way' };
-        const task = pending.tasks.find((t) => t.name === el.attrs.task);
-        if (!task) result = { kind: 'failure', condition: 'invalid-mechanism', text: 'no such task offered' };
-        else {
-          pending.current = task;
-          result = await task.start(el);
-        }
-      } else if (pending.current) {
-        result = await pending.current.step(el);
-      } else {
-        result = { kind: 'failure', condition: 'malformed-request', text: 'choose a task with <next/> first' };
-      }
-    } catch (err) {
-      this.log.error({ err }, 'SASL2 task failed');
-      result = { kind: 'failure', condition: 'temporary-auth-failure' };
-    }
-    if (result.kind === 'data') return { kind: 'continue', element: sasl2.taskData(result.payload) };
-    if (result.kind === 'failure') {
-      this.sasl2Tasks = undefined;
-      this.authOutcome(pending.user, pending.client.mechanism, true, pending.client, result.condition);
-      return result;
-    }
-    this.authClient = pending.client;
-    this.authOutcome(pending.user, pending.client.mechanism, true, pending.client, undefined);
-    return { kind: 'success', user: pending.user, taskResult: result.payload };
-  }
-
-  private authOutcome(user: string | undefined, mechanism: string, isSasl2: boolean, client: SessionClient | undefined, failed: string | undefined): void {
-    const guard = this.guard();
-    if (!guard?.outcome) return;
-    try {
-      guard.outcome({
-        host: this.host, user, mechanism, remoteAddress: this.transport.remoteAddress, sasl2: isSasl2, client,
-        result: failed === undefined ? 'success' : 'failure', ...(failed === undefined ? {} : { condition: failed }),
-      });
-    } catch (err) {
-      this.log.error({ err }, 'login outcome handler failed');
-    }
   }
 
   private sasl2Failure(step: Extract<SaslStep, { kind: 'failure' }>): void {
     this.negotiator = undefined;
     this.sasl2Request = undefined;
-    this.sasl2Tasks = undefined;
+    this.login.reset(false);
     this.writeElement(sasl2.failure(step.condition, step.text));
     if (step.condition !== 'aborted' && ++this.saslFailures >= this.env.limits.saslFailures) {
       this.streamError('policy-violation', 'too many failed authentication attempts');
@@ -876,7 +775,7 @@ export class C2sStream {
     const outgoing = runtime.hooks.has('stanza/outgoing')
       ? async (s: C2sSession, stanza: Element) => (await runtime.hooks.filter('stanza/outgoing', { session: s, stanza })) === 'pass'
       : undefined;
-    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps, client: this.authClient });
+    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps, client: this.login.client });
     this.env.sessions.add(session);
     this.session = session;
     this.state = 'bound';
