@@ -118,5 +118,5 @@ export function adminLockout(access: AccessConfig, roles: RolesConfig, admins: r
   if (all.length === 0 || access.admin === undefined) return undefined;
   const acl = createAccessControl(access, roles, admins, localHosts);
   if (all.some((a) => acl.allowed('admin', { jid: parse(a) }))) return undefined;
-  return `access.admin denies every admin (${all.join(', ')}): allow at least one, e.g. add { allow: { role: admin } } first`;
+  return `denies every admin (${all.join(', ')}): allow at least one, e.g. add { allow: { role: admin } } first`;
 }
