@@ -27,7 +27,7 @@ export interface AccessControl {
   roles(jid: Jid): ReadonlySet<Role>;
 }
 
-type Compiled = Array<{ allow: boolean; maxFileSize?: number; test: (s: AccessSubject, roles: ReadonlySet<Role>) => boolean }>;
+type Compiled = Array<{ allow: boolean; maxFileSize?: number; test: (s: AccessSubject, roles: () => ReadonlySet<Role>) => boolean }>;
 
 /** IPv4 clients on a dual-stack socket show up as ::ffff:a.b.c.d. */
 function normaliseIp(ip: string): string {
@@ -40,14 +40,14 @@ function matchesJid(patterns: readonly string[], jid: Jid | undefined): boolean 
   return patterns.some((p) => (p.includes('@') ? p === bare : p === jid.domain));
 }
 
-function compileCondition(c: AccessCondition, localHosts: ReadonlySet<string>): (s: AccessSubject, roles: ReadonlySet<Role>) => boolean {
+function compileCondition(c: AccessCondition, localHosts: ReadonlySet<string>): (s: AccessSubject, roles: () => ReadonlySet<Role>) => boolean {
   if (c === 'all') return () => true;
   if (c === 'none') return () => false;
   const isLocal = (s: AccessSubject) => s.jid !== undefined && s.jid.local !== undefined && localHosts.has(s.jid.domain);
   if (c === 'local') return isLocal;
-  const tests: Array<(s: AccessSubject, roles: ReadonlySet<Role>) => boolean> = [];
+  const tests: Array<(s: AccessSubject, roles: () => ReadonlySet<Role>) => boolean> = [];
   if (c.jid) tests.push((s) => matchesJid(c.jid!, s.jid));
-  if (c.role) tests.push((_s, roles) => c.role!.some((r) => roles.has(r)));
+  if (c.role) tests.push((_s, roles) => { const have = roles(); return c.role!.some((r) => have.has(r)); });
   if (c.ip) {
     const ranges = new BlockList();
     for (const r of c.ip) {
@@ -95,7 +95,9 @@ export function createAccessControl(access: AccessConfig, roles: RolesConfig, ad
   }
 
   function decide(rule: AccessRuleName, subject: AccessSubject): AccessGrant {
-    const who = subject.jid ? rolesOf(subject.jid) : new Set<Role>();
+    // Roles are worked out only when an entry asks for them (the hot `send` rule rarely does).
+    let memo: ReadonlySet<Role> | undefined;
+    const who = () => (memo ??= subject.jid ? rolesOf(subject.jid) : new Set<Role>());
     for (const e of rules.get(rule)!) {
       if (e.test(subject, who)) return e.maxFileSize === undefined ? { allowed: e.allow } : { allowed: e.allow, maxFileSize: e.maxFileSize };
     }
