@@ -6,20 +6,44 @@ import { base32Decode, totp } from '../../lib/accounts/totp.js';
 import { DEFAULT_PASSWORD, loggedIn, type RawClient } from '../helpers/raw-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { authenticate, CAM, failureCondition, FAST, iq, newClientId, nextTotp, runCommand, securedStream } from './helpers-security.js';
+import { postgresSkipReason, sharedPostgres } from '../storage/backends.js';
 
 const NODE = 'urn:parley:security';
 
-describe('e2e: revocation and replay refusal across two nodes sharing storage', function () {
+/** The storage both nodes share: one SQLite file, or one PostgreSQL schema (the cluster backend). */
+type SharedStorage = () => Promise<{ first: Record<string, unknown>; second: (firstDir: string) => Record<string, unknown> } | string>;
+
+const BACKENDS: Array<[string, SharedStorage]> = [
+  ['SQLite file', async () => ({ first: {}, second: (dir) => ({ storage: { driver: 'sqlite', path: join(dir, 'parley.db') } }) })],
+  [
+    'PostgreSQL',
+    async () => {
+      const skip = await postgresSkipReason();
+      if (skip) return skip;
+      const db = await sharedPostgres();
+      const storage = { driver: 'postgres', url: db.url(await db.schema()) };
+      return { first: { storage }, second: () => ({ storage }) };
+    },
+  ],
+];
+
+for (const [backend, shared] of BACKENDS)
+describe(`e2e: revocation and replay refusal across two nodes sharing storage (${backend})`, function () {
   this.timeout(30_000);
   let a: TestServer;
   let b: TestServer;
   const open: RawClient[] = [];
   const track = (c: RawClient) => (open.push(c), c);
 
-  before(async () => {
+  before(async function () {
+    const storage = await shared();
+    if (typeof storage === 'string') {
+      console.log(`    (skipped: ${storage})`);
+      this.skip();
+    }
     const modules = { security: { codeAttempts: { max: 3, window: '10m' } } };
-    a = await startTestServer({ modules });
-    b = await startTestServer({ modules, storage: { driver: 'sqlite', path: join(a.dir, 'parley.db') } });
+    a = await startTestServer({ modules, ...storage.first });
+    b = await startTestServer({ modules, ...storage.second(a.dir) });
     await a.addUser('dave', DEFAULT_PASSWORD);
     await a.addUser('erin', DEFAULT_PASSWORD);
   });
