@@ -7,7 +7,9 @@ export type {
 } from './modules/define.js';
 export type { SaslMechanism, SaslExchange, SaslStep, SaslContext, ChannelBindingType } from './sasl/mechanism.js';
 export { failure as saslFailure } from './sasl/mechanism.js';
+export type { AuthGuard, AuthAttempt, AuthDecision, AuthOutcome, AuthCredential, Sasl2Task, TaskStep, SessionClient } from './sasl2/guard.js';
 export { decodeUtf8Strict, prepareUsername } from './sasl/common.js';
+export { base32Decode, base32Encode, matchTotp, newTotpSecret, otpauthUri, totp } from './accounts/totp.js';
 export type { StreamErrorCondition } from './stream/stream-error.js';
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';
@@ -27,6 +29,8 @@ export type { HookName, HookEvent, HookHandler, FilterResult, ClaimResult, Claim
 export type { SessionHandle, SessionStateKey, SessionTap } from './sessions/types.js';
 export type { Database, KeyValStore, ArchiveStore, ArchiveItem, ArchiveQuery, ArchivePage, Migration } from './storage/types.js';
 export type { AccountService } from './accounts/types.js';
+export type { AccessControl, AccessGrant, AccessSubject } from './acl/engine.js';
+export type { AccessRuleName, Role } from './acl/schema.js';
 export { AccountError } from './accounts/types.js';
 export { size, duration } from './config/schema.js';
 export type { Logger } from './log.js';

@@ -1,4 +1,5 @@
 // The composition root: config → storage → accounts → modules → listeners.
+import { createAccessControl } from './acl/engine.js';
 import type { Server as NetServer, AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type { ParleyConfig } from './config/schema.js';
@@ -95,12 +96,14 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
       name: 'Parley',
       version: PARLEY_VERSION,
       hosts: hostNames,
-      admins: config.admins.map((a) => Jid.parse(a)),
+      // Admins named under `roles:` count as admins everywhere (bare JIDs; domains only in rules).
+      admins: [...new Set([...config.admins, ...config.roles.admin.filter((a) => a.includes('@'))])].map((a) => Jid.parse(a)),
       contact: Object.fromEntries(Object.entries(config.contact).filter(([, v]) => v !== undefined)) as Record<string, string[]>,
       storageDir: config.storageDir,
     };
     const httpRoutes = new ModuleHttpRoutes();
-    const loaderDeps = { router, sessions, storage, accounts, log, server, http: httpRoutes };
+    const access = createAccessControl(config.access, config.roles, config.admins, hostNames);
+    const loaderDeps = { router, sessions, storage, accounts, log, server, http: httpRoutes, access };
     for (const [host, mods] of perHost) {
       const enabled = mods.map((m) => ({ def: moduleByName(m.name)!, options: m.options }));
       loaded.set(host, await loadHost(runtimes.get(host)!, enabled, loaderDeps));
@@ -218,6 +221,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       outboundBufferBytes: l.outboundBuffer,
     };
     let federation: Federation | undefined;
+    const s2sAccess = createAccessControl(config.access, config.roles, config.admins, config.hosts.map((h) => h.domain));
     if (config.listeners.some((x) => x.type === 's2s' || x.type === 's2s-tls')) {
       const fed = await Federation.create({
         config: config.s2s,
@@ -228,6 +232,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
         log,
         metrics,
         connectionsPerIp: l.connectionsPerIp,
+        mayFederate: (domain) => s2sAccess.allowed('s2s', { host: domain }),
       });
       federation = fed;
       router.remote = fed.route;

@@ -29,7 +29,7 @@ export interface ReloadTargets {
 }
 
 /** Sections whose changes apply only at the next start. */
-const RESTART_SECTIONS = ['listeners', 'storage', 'storageDir', 'tls', 'auth', 'limits', 's2s', 'http', 'admins', 'contact', 'adminHttp'] as const;
+const RESTART_SECTIONS = ['listeners', 'storage', 'storageDir', 'tls', 'auth', 'limits', 's2s', 'http', 'admins', 'roles', 'access', 'contact', 'adminHttp'] as const;
 
 export function restartNeeded(booted: ParleyConfig, next: ParleyConfig): string[] {
   const out: string[] = [];

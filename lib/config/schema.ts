@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { Jid } from '../jid/jid.js';
 import { parseDuration, parseSize } from './units.js';
+import { accessSchema, rolesSchema } from '../acl/schema.js';
+import { adminLockout } from '../acl/engine.js';
 
 /** A duration: `30s`, `5m`, `2h`, `7d` or a number of milliseconds → milliseconds. */
 export function duration() {
@@ -357,8 +359,16 @@ export const configSchema = z.strictObject({
   modules: moduleSettings.default({}),
   http: http.prefault({}),
   admins: z.array(bareJid).default([]),
+  /** Role members beside `admins:` (README "Security"). */
+  roles: rolesSchema.prefault({}),
+  /** Access rules per enforcement point (lib/acl/schema.ts). */
+  access: accessSchema.prefault({}),
   contact: contact.prefault({}),
   adminHttp: adminHttp.prefault({}),
+}).superRefine((config, ctx) => {
+  const hosts = config.hosts.map((h) => (typeof h === 'string' ? h : h.domain));
+  const lockout = adminLockout(config.access, config.roles, config.admins, hosts, (j) => Jid.parse(j));
+  if (lockout) ctx.addIssue({ code: 'custom', path: ['access', 'admin'], message: lockout });
 });
 
 /**

@@ -1,6 +1,7 @@
 // Every built-in module. The config loader validates `modules.<name>` against these schemas.
 import type { z } from 'zod';
 import type { ModuleDefinition } from './define.js';
+import acl from '../../modules/acl/index.js';
 import adhoc from '../../modules/adhoc/index.js';
 import admin from '../../modules/admin/index.js';
 import avatars from '../../modules/avatars/index.js';
@@ -22,6 +23,8 @@ import privateXml from '../../modules/private/index.js';
 import pubsub from '../../modules/pubsub/index.js';
 import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
+import security from '../../modules/security/index.js';
+import cam from '../../modules/cam/index.js';
 import sm from '../../modules/sm/index.js';
 import time from '../../modules/time/index.js';
 import upload from '../../modules/upload/index.js';
@@ -33,6 +36,7 @@ import version from '../../modules/version/index.js';
 type AnyModule = ModuleDefinition<z.ZodType, unknown>;
 
 export const MODULES: readonly AnyModule[] = [
+  acl as AnyModule,
   adhoc as AnyModule,
   admin as AnyModule,
   avatars as AnyModule,
@@ -56,6 +60,8 @@ export const MODULES: readonly AnyModule[] = [
   pubsub as AnyModule,
   register as AnyModule,
   roster as AnyModule,
+  security as AnyModule,
+  cam as AnyModule,
   sm as AnyModule,
   time as AnyModule,
   upload as AnyModule,

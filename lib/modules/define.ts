@@ -15,6 +15,8 @@ import type { AccountService } from '../accounts/types.js';
 import type { Logger } from '../log.js';
 import type { HttpRouteHandler, HttpRouteSpec } from '../transport/module-routes.js';
 import type { SaslMechanism } from '../sasl/mechanism.js';
+import type { AuthGuard } from '../sasl2/guard.js';
+import type { AccessControl } from '../acl/engine.js';
 
 export interface XepSupport {
   xep: number;
@@ -182,6 +184,8 @@ export interface ModuleContext<Config = unknown> {
   readonly config: Config;
   readonly log: Logger;
   readonly server: ServerInfo;
+  /** The access rules of config `access:` and `roles:` (lib/acl): `ctx.access.allowed('upload', { jid })`. */
+  readonly access: AccessControl;
   readonly iq: {
     get(spec: IqSpec, handler: IqHandler): void;
     set(spec: IqSpec, handler: IqHandler): void;
@@ -216,6 +220,8 @@ export interface ModuleContext<Config = unknown> {
    * (XEP-0484 FAST); `offer` builds the element announcing it inside `<inline/>`.
    */
   saslMechanism(mechanism: SaslMechanism): void;
+  /** The login policy of this host (one owner): app passwords, SASL2 tasks, refusals (lib/sasl2/guard.ts). */
+  authGuard(guard: AuthGuard): void;
   /**
    * The per-session outbound queue (ARCHITECTURE §8): `tap` sees every stanza written to a
    * session of this host, after the outgoing filters, in wire order, including while the

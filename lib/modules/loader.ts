@@ -1,5 +1,6 @@
 // Boots modules per virtual host in dependency order and builds each one's context.
 import { isDeepStrictEqual } from 'node:util';
+import { createAccessControl, type AccessControl } from '../acl/engine.js';
 import type { z } from 'zod';
 import type { Element } from '../xml/element.js';
 import type { Logger } from '../log.js';
@@ -35,6 +36,8 @@ export interface LoaderDeps {
   server: ServerInfo;
   /** Routes modules serve over HTTP; a private table when omitted (in-process tests). */
   http?: ModuleHttpRoutes;
+  /** The access rules (config `access:`); the defaults when omitted (in-process tests). */
+  access?: AccessControl;
 }
 
 /** Orders modules so every dependency boots first; fails on a missing dependency or a cycle. */
@@ -228,6 +231,7 @@ function createContext(
     config: m.options,
     log,
     server: deps.server,
+    access: deps.access ?? createAccessControl({}, { admin: [], operator: [], limited: [] }, deps.server.admins.map((a) => a.toString()), deps.server.hosts),
     iq: {
       get: (spec, handler) => undo(runtime.iqs.register(name, 'get', spec, handler)),
       set: (spec, handler) => undo(runtime.iqs.register(name, 'set', spec, handler)),
@@ -280,6 +284,11 @@ function createContext(
       if (runtime.saslMechanisms.some((m) => m.name === mechanism.name)) throw new ModuleGraphError(`SASL mechanism ${mechanism.name} is registered twice on ${host}`);
       runtime.saslMechanisms.push(mechanism);
       undo(() => runtime.saslMechanisms.splice(runtime.saslMechanisms.indexOf(mechanism), 1));
+    },
+    authGuard(guard) {
+      if (runtime.authGuard) throw new ModuleGraphError(`two modules set the login policy (authGuard) on ${host}`);
+      runtime.authGuard = guard;
+      undo(() => (runtime.authGuard = undefined));
     },
     onSessionWrite: (tap) => undo(addTap(runtime.writeTaps, tap, 'session write tap')),
     onSessionRead: (tap) => undo(addTap(runtime.readTaps, tap, 'session read tap')),

@@ -4,6 +4,7 @@ import { HookBus } from '../hooks/bus.js';
 import { IqRegistry } from './iq-registry.js';
 import type { Bind2FeatureHandler, Sasl2InlineProvider } from '../modules/define.js';
 import type { SaslMechanism } from '../sasl/mechanism.js';
+import type { AuthGuard } from '../sasl2/guard.js';
 import type { ModuleManifest, PreAuthIqHandler, StreamFeatureProvider, StreamNonzaHandler } from '../modules/define.js';
 import type { SessionHandle, SessionTap } from '../sessions/types.js';
 
@@ -29,6 +30,8 @@ export class HostRuntime {
   readonly sasl2Inline = new Map<string, Sasl2InlineProvider>();
   /** SASL mechanisms of this host accepted only within SASL2 (`ctx.saslMechanism`). */
   readonly saslMechanisms: SaslMechanism[] = [];
+  /** The login policy (`ctx.authGuard`): app passwords, second factor. */
+  authGuard: AuthGuard | undefined;
   readonly services: string[] = [];
 
   constructor(readonly host: string) {}

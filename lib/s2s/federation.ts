@@ -32,6 +32,8 @@ export interface FederationOptions {
   dns?: SrvLookup;
   /** Connections allowed from one address (shared with c2s's limit). */
   connectionsPerIp: number;
+  /** The `s2s` access rule: whether to federate with a remote domain (all when omitted). */
+  mayFederate?(domain: string): boolean;
 }
 
 export interface S2sListenerOptions {
@@ -60,6 +62,7 @@ export class Federation {
     this.env = {
       router: opts.router,
       isLocal: (domain) => opts.router.isLocal(domain),
+      mayFederate: opts.mayFederate,
       keys: this.keys,
       tls: contexts,
       config: opts.config,
@@ -96,6 +99,7 @@ export class Federation {
       return;
     }
     if (this.stopped) return this.opts.router.bounce(stanza, StanzaError.remoteServerNotFound('the server is stopping'));
+    if (this.opts.mayFederate && !this.opts.mayFederate(to)) return this.opts.router.bounce(stanza, new StanzaError('policy-violation', { text: `this server does not federate with ${to}` }));
     const wire = wireForm(stanza.el);
     const key = `${from} ${to}`;
     const out = this.outgoing.get(key);

@@ -312,6 +312,7 @@ export class S2sInStream implements ReverseSink {
   }
 
   private markVerified(from: string, to: string | undefined): void {
+    if (this.env.mayFederate && !this.env.mayFederate(from)) return this.streamError('policy-violation', `this server does not federate with ${from}`);
     let set = this.verified.get(from);
     if (!set) this.verified.set(from, (set = new Set()));
     if (to !== undefined) set.add(to);

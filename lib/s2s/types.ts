@@ -45,6 +45,8 @@ export interface S2sEnv {
   router: Router;
   /** A domain this server answers for: a host, or a service/component domain. */
   isLocal(domain: string): boolean;
+  /** The `s2s` access rule (lib/acl): whether this server federates with a remote domain. */
+  mayFederate?(domain: string): boolean;
   keys: DialbackKeys;
   tls: S2sTlsContexts;
   config: S2sConfig;

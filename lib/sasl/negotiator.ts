@@ -25,6 +25,8 @@ export interface SaslNegotiatorOptions {
   onResult?: (mechanism: string, result: 'success' | 'failure') => void;
   /** Called with unexpected errors of a mechanism (storage down, bugs); the client sees temporary-auth-failure. */
   onError?: (err: unknown) => void;
+  /** Checks an app password given in place of the account password (PLAIN); its id, or undefined. */
+  appPassword?: (host: string, user: string, password: string) => Promise<string | undefined>;
   /** Most client messages in one exchange (the initial response counts). Default 10. */
   maxSteps?: number;
   /** Largest decoded client message, bytes. Default 8192. */
@@ -47,8 +49,11 @@ export class SaslNegotiator {
   private readonly maxBytes: number;
   private state: State = { kind: 'idle' };
   private busy = false;
+  private succeededWith: string | undefined;
   /** The account the current exchange claimed (user@host), once a mechanism looked it up. */
   private account: string | undefined;
+  /** Set when the password the client gave was an app password (its id). */
+  private appPasswordId: string | undefined;
 
   constructor(opts: SaslNegotiatorOptions) {
     this.opts = opts;
@@ -67,7 +72,9 @@ export class SaslNegotiator {
       },
       verifyPassword: async (host: string, user: string, password: string) => {
         this.claim(host, user);
-        return inner.verifyPassword(host, user, password);
+        if (await inner.verifyPassword(host, user, password)) return true;
+        this.appPasswordId = await opts.appPassword?.(host, user, password);
+        return this.appPasswordId !== undefined;
       },
     };
     this.mechCtx = { ...opts.ctx, credentials, offered: this.names, claim: (host, user) => this.claim(host, user) };
@@ -98,6 +105,7 @@ export class SaslNegotiator {
       return this.finish(this.state.mechanism, failure('malformed-request', 'an exchange is already in progress'));
     }
     this.account = undefined;
+    this.appPasswordId = undefined;
     if (!this.opts.throttle.check(this.opts.remoteAddress).allowed) {
       return this.finish(mechanism, failure('temporary-auth-failure'));
     }
@@ -136,6 +144,18 @@ export class SaslNegotiator {
     const step = failure('aborted');
     if (this.state.kind === 'active' && !this.busy) this.finish(this.state.mechanism, step);
     return step;
+  }
+
+  /** What the succeeded exchange proved: an account password, an app password, or a FAST token. */
+  get credential(): { kind: 'password' | 'app-password' | 'token'; appPasswordId: string | undefined; mechanism: string } {
+    const mechanism = this.succeededWith ?? '';
+    if (this.appPasswordId !== undefined) return { kind: 'app-password', appPasswordId: this.appPasswordId, mechanism };
+    return { kind: this.hiddenNames.includes(mechanism) ? 'token' : 'password', appPasswordId: undefined, mechanism };
+  }
+
+  /** The account the last exchange claimed (user@host), for the audit log of failures. */
+  get claimedAccount(): string | undefined {
+    return this.account;
   }
 
   /** Whether an exchange has succeeded on this negotiator. */
@@ -182,6 +202,7 @@ export class SaslNegotiator {
     const { throttle, remoteAddress } = this.opts;
     if (step.kind === 'success') {
       this.state = { kind: 'succeeded' };
+      this.succeededWith = mechanism;
       throttle.succeeded(remoteAddress, this.account ?? `${step.user}@${this.opts.ctx.host.toLowerCase()}`);
       this.opts.onResult?.(mechanism, 'success');
       return step;

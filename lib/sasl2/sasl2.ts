@@ -101,3 +101,19 @@ export function bind2Resource(tag: string | undefined, taken: (resource: string)
   const suffix = randomBytes(6).toString('base64url');
   return clean ? `${clean}/${suffix}` : suffix;
 }
+
+/** XEP-0388 §2.7: authentication succeeded but tasks must follow; `additionalData` is the mechanism's. */
+export function continueElement(additionalData: Buffer | undefined, tasks: readonly string[], text?: string): Element {
+  return xml(
+    'continue',
+    { xmlns: SASL2_NS },
+    additionalData?.length ? xml('additional-data', {}, additionalData.toString('base64')) : null,
+    xml('tasks', {}, ...tasks.map((t) => xml('task', {}, t))),
+    text ? xml('text', {}, text) : null,
+  );
+}
+
+/** XEP-0388 §2.7: a step of a task, from the server. */
+export function taskData(payload: Element): Element {
+  return xml('task-data', { xmlns: SASL2_NS }, payload);
+}

@@ -5,6 +5,7 @@
 // (stream management counts and keeps what goes on the wire) and the stream (ARCHITECTURE §8).
 // A session outlives its stream when stream management keeps it (hibernation): its sink is then
 // a stand-in that writes nothing, and resumption attaches the sink of a new stream.
+import type { SessionClient } from '../sasl2/guard.js';
 import { randomBytes } from 'node:crypto';
 import type { Element } from '../xml/element.js';
 import type { Jid } from '../jid/jid.js';
@@ -29,6 +30,8 @@ export type OutgoingFilter = (session: C2sSession, stanza: Element) => Promise<b
 export interface SessionOptions {
   /** Called for every stanza written, in wire order; a live list (the host's taps). */
   writeTaps?: readonly SessionTap[];
+  /** How the client authenticated (XEP-0494 client access management). */
+  client?: SessionClient;
 }
 
 export function newSessionId(): string {
@@ -55,7 +58,10 @@ export class C2sSession implements SessionHandle {
     options: SessionOptions = {},
   ) {
     this.writeTaps = options.writeTaps ?? [];
+    this.client = options.client;
   }
+
+  readonly client: SessionClient | undefined;
 
   get host(): string { return this.jid.domain; }
   get remoteAddress(): string { return this.sink.remoteAddress; }

@@ -2,6 +2,7 @@
 // act through these methods only (never touching transports or global tables).
 import type { Element } from '../xml/element.js';
 import type { Jid } from '../jid/jid.js';
+import type { SessionClient } from '../sasl2/guard.js';
 
 /** A typed key for per-session module state, declared with `ctx.sessionState`. */
 export interface SessionStateKey<T> {
@@ -25,6 +26,8 @@ export interface SessionHandle {
   readonly interested: boolean;
   readonly remoteAddress: string;
   readonly secure: boolean;
+  /** How its client authenticated: user agent, credential kind (undefined for sessions not from a c2s stream). */
+  readonly client: SessionClient | undefined;
   /**
    * True while the session has no stream: its connection was lost and a module claimed it
    * (`session/lost`, XEP-0198 resumption). It stays bound; what it is sent reaches only the

@@ -27,6 +27,7 @@ import type { StreamFraming, StreamTransport } from '../transport/types.js';
 import type { Metrics } from '../metrics.js';
 import { streamErrorElement, type StreamErrorCondition } from './stream-error.js';
 import * as sasl2 from '../sasl2/sasl2.js';
+import { LoginPolicy, type LoginStep } from '../sasl2/login-policy.js';
 
 export interface C2sLimits {
   stanzaBytes: number;
@@ -94,6 +95,8 @@ export class C2sStream {
   private negotiator: SaslNegotiator | undefined;
   /** The `<authenticate/>` of a SASL2 exchange under way (XEP-0388). */
   private sasl2Request: sasl2.Sasl2Authenticate | undefined;
+  /** The login policy (app passwords, SASL2 tasks, audit): lib/sasl2/login-policy.ts. */
+  private readonly login: LoginPolicy;
   /** While a SASL2 `<success/>` is being put together, what is written waits here to follow it. */
   private holding: Element[] | undefined;
   private saslFailures = 0;
@@ -115,6 +118,7 @@ export class C2sStream {
     createParser: ParserFactory = (handlers, limits) => new StreamParser(handlers, limits),
   ) {
     this.log = env.log.child({ remote: transport.remoteAddress });
+    this.login = new LoginPolicy({ host: () => this.host, guard: () => this.guard(), remoteAddress: transport.remoteAddress, log: this.log });
     this.parser = createParser(
       {
         onStreamOpen: (attrs) => this.onStreamOpen(attrs),
@@ -310,6 +314,7 @@ export class C2sStream {
       ctx: { host: this.host, tls, credentials: this.env.accounts, userAgentId },
       throttle: this.env.throttle,
       remoteAddress: this.transport.remoteAddress,
+      appPassword: this.guard()?.verifyAppPassword ? (_host, user, password) => this.guard()!.verifyAppPassword!(user, password) : undefined,
       onResult: (mechanism, result) => this.env.metrics?.logins.inc({ mechanism, result }),
     });
   }
@@ -433,15 +438,19 @@ export class C2sStream {
       if (el.name === 'auth') return this.saslFailure({ kind: 'failure', condition: 'encryption-required' });
       return this.streamError('policy-violation', 'use STARTTLS first');
     }
-    let step: SaslStep;
+    let step: LoginStep;
     this.transport.pause();
     try {
       if (el.name === 'auth') {
+        // XEP-0388 §3: once <continue/> was sent, starting over is a stream error.
+        if (this.login.tasksPending) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
         this.negotiator = this.newNegotiator();
         const text = el.getText();
         step = await this.negotiator.begin(String(el.attrs.mechanism ?? ''), text === '' ? undefined : text);
+        step = await this.login.afterMechanism(step, this.negotiator, undefined);
       } else if (el.name === 'response' && this.negotiator) {
         step = await this.negotiator.respond(el.getText());
+        step = await this.login.afterMechanism(step, this.negotiator, undefined);
       } else if (el.name === 'abort') {
         // RFC 6120 §6.4.4: always answered with <aborted/>, even with no exchange under way.
         step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
@@ -456,6 +465,9 @@ export class C2sStream {
       case 'challenge':
         this.writeElement(xml('challenge', { xmlns: NS.sasl }, step.data.length ? step.data.toString('base64') : null));
         return;
+      case 'continue':
+        // Never for RFC 6120 SASL (afterMechanism refuses tasks there).
+        return this.saslFailure({ kind: 'failure', condition: 'not-authorized' });
       case 'failure':
         return this.saslFailure(step);
       case 'success':
@@ -479,10 +491,12 @@ export class C2sStream {
       if (el.name === 'authenticate') return this.sasl2Failure({ kind: 'failure', condition: 'encryption-required' });
       return this.streamError('policy-violation', 'use STARTTLS first');
     }
-    let step: SaslStep;
+    let step: LoginStep;
     this.transport.pause();
     try {
       if (el.name === 'authenticate') {
+        // XEP-0388 §3: after <continue/> another <authenticate/> is a stream error.
+        if (this.login.tasksPending) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
         const request = sasl2.parseAuthenticate(el);
         if (typeof request === 'string') {
           step = { kind: 'failure', condition: 'malformed-request', text: request };
@@ -490,11 +504,16 @@ export class C2sStream {
           this.sasl2Request = request;
           this.negotiator = this.newNegotiator(request.userAgent.id);
           step = await this.negotiator.begin(request.mechanism, request.initialResponse === '' ? undefined : request.initialResponse);
+          step = await this.login.afterMechanism(step, this.negotiator, request);
         }
-      } else if (el.name === 'response' && this.negotiator && this.sasl2Request) {
+      } else if (el.name === 'response' && this.negotiator && this.sasl2Request && !this.login.tasksPending) {
         step = await this.negotiator.respond(el.getText().trim());
+        step = await this.login.afterMechanism(step, this.negotiator, this.sasl2Request);
+      } else if ((el.name === 'next' || el.name === 'task-data') && this.login.tasksPending) {
+        step = await this.login.runTask(el);
       } else if (el.name === 'abort') {
         step = this.negotiator ? this.negotiator.abort() : { kind: 'failure', condition: 'aborted' };
+        this.login.reset(true);
       } else {
         return this.streamError('policy-violation', `unexpected SASL2 element <${el.name}/>`);
       }
@@ -505,6 +524,9 @@ export class C2sStream {
     switch (step.kind) {
       case 'challenge':
         this.writeElement(sasl2.challenge(step.data));
+        return;
+      case 'continue':
+        this.writeElement(step.element);
         return;
       case 'failure':
         return this.sasl2Failure(step);
@@ -519,7 +541,7 @@ export class C2sStream {
         this.log.info({ user: `${step.user}@${this.host}`, mechanism: request.mechanism }, 'authenticated (SASL2)');
         this.transport.pause();
         try {
-          await this.sasl2Success(request, step.data);
+          await this.sasl2Success(request, step.data, step.taskResult);
         } finally {
           if ((this.state as State) !== 'closed') this.transport.resume();
         }
@@ -529,11 +551,11 @@ export class C2sStream {
   }
 
   /** Runs the inline features, then writes `<success/>` and what they wrote after it. */
-  private async sasl2Success(request: sasl2.Sasl2Authenticate, additionalData: Buffer | undefined): Promise<void> {
+  private async sasl2Success(request: sasl2.Sasl2Authenticate, additionalData: Buffer | undefined, taskResult?: Element): Promise<void> {
     const runtime = this.env.hosts.get(this.host)!;
     const control = this.control();
     const outcome = { mechanism: request.mechanism, userAgent: request.userAgent, authenticate: request.element };
-    const extra: Element[] = [];
+    const extra: Element[] = taskResult ? [taskResult] : [];
     const held: Element[] = [];
     this.holding = held;
     let bound: C2sSession | undefined;
@@ -605,9 +627,14 @@ export class C2sStream {
     }
   }
 
+  private guard() {
+    return this.env.hosts.get(this.host)?.authGuard;
+  }
+
   private sasl2Failure(step: Extract<SaslStep, { kind: 'failure' }>): void {
     this.negotiator = undefined;
     this.sasl2Request = undefined;
+    this.login.reset(false);
     this.writeElement(sasl2.failure(step.condition, step.text));
     if (step.condition !== 'aborted' && ++this.saslFailures >= this.env.limits.saslFailures) {
       this.streamError('policy-violation', 'too many failed authentication attempts');
@@ -748,7 +775,7 @@ export class C2sStream {
     const outgoing = runtime.hooks.has('stanza/outgoing')
       ? async (s: C2sSession, stanza: Element) => (await runtime.hooks.filter('stanza/outgoing', { session: s, stanza })) === 'pass'
       : undefined;
-    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps });
+    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps, client: this.login.client });
     this.env.sessions.add(session);
     this.session = session;
     this.state = 'bound';

@@ -24,7 +24,9 @@ export default defineModule({
   setup(ctx) {
     const commands = ctx.deps.get(adhoc);
     const motd = ctx.keyval('admin');
-    const isAdmin = (from: Jid) => ctx.server.admins.some((a) => a.equals(from.bare()));
+    // Roles (config `roles:`, `admins:`) through the access rules: `admin` may run everything,
+    // `operator` the commands that kick and disable, never those that delete or change accounts.
+    const mayRun = (level: 'admin' | 'operator') => (from: Jid) => ctx.access.allowed(level, { jid: from }) || (level === 'operator' && ctx.access.allowed('admin', { jid: from }));
 
     /** Local accounts named in a jid field; anything else is bad-request. */
     function accounts(form: SubmittedForm, field: string): Jid[] {
@@ -43,15 +45,19 @@ export default defineModule({
       return sessions.length;
     }
 
-    function command(action: string, name: string, first: () => CommandResult, submit: Step): void {
+    function command(action: string, name: string, first: () => CommandResult, submit: Step, level: 'admin' | 'operator' = 'admin'): void {
       commands.add({
         node: `${ADMIN}#${action}`,
         name,
-        allowed: isAdmin,
+        allowed: mayRun(level),
         async run(req) {
           if (req.stage === 0 && !req.form) return first();
           if (!req.form) throw StanzaError.badRequest('submit the form');
-          return submit(req.form);
+          const result = await submit(req.form);
+          // The audit trail of admin actions (README "Security"): who ran what, on whom. Never passwords.
+          const targets = [...(req.form.fields.get('accountjids') ?? []), ...(req.form.fields.get('accountjid') ?? [])];
+          ctx.log.info({ audit: 'admin-action', by: req.from.bare().toString(), action, targets, outcome: result.status === 'completed' ? result.note?.type ?? 'info' : 'pending' }, 'security event');
+          return result;
         },
       });
     }
@@ -89,13 +95,13 @@ export default defineModule({
       }
       ctx.log.info({ accounts: list }, 'accounts disabled by an administrator');
       return done(list.length ? `disabled: ${list.join(', ')}` : 'no such account', list.length ? 'info' : 'warn');
-    });
+    }, 'operator');
 
     command('reenable-user', 'Re-enable users', () => ask('Re-enable users', [jidField('accountjids', 'The Jabber ID(s) to re-enable', true)]), async (f) => {
       const list: string[] = [];
       for (const jid of accounts(f, 'accountjids')) if (await ctx.accounts.setDisabled(ctx.host, jid.local!, false)) list.push(jid.toString());
       return done(list.length ? `re-enabled: ${list.join(', ')}` : 'no such account', list.length ? 'info' : 'warn');
-    });
+    }, 'operator');
 
     command('change-user-password', 'Change a user password', () => ask('Change a user password', [jidField('accountjid', 'The Jabber ID'), { var: 'password', type: 'text-private', label: 'The new password', required: true }]), async (f) => {
       const [jid] = accounts(f, 'accountjid');
@@ -118,11 +124,11 @@ export default defineModule({
         } else n += endSessions(jid, 'policy-violation');
       }
       return done(`${n} session(s) ended`);
-    });
+    }, 'operator');
 
     /** Result forms (XEP-0133 §4.x): run on execute, no input needed. */
     function report(action: string, name: string, build: () => Promise<Element>): void {
-      commands.add({ node: `${ADMIN}#${action}`, name, allowed: isAdmin, run: async () => ({ status: 'completed', form: await build() }) });
+      commands.add({ node: `${ADMIN}#${action}`, name, allowed: mayRun('admin'), run: async () => ({ status: 'completed', form: await build() }) });
     }
 
     report('get-online-users-list', 'Get list of online users', async () => {

@@ -47,6 +47,13 @@ const fastMigrations = [
   },
 ];
 
+/** For client access management (XEP-0494): the clients holding tokens, and revocation. */
+export interface FastApi {
+  clients(user: string): Promise<Array<{ clientId: string; expiresAt: number }>>;
+  /** Deletes every token of this client from the store, so no node accepts them again. */
+  revoke(user: string, clientId: string): Promise<number>;
+}
+
 /** The clients' last successful token use on this server: which stored token, for <fast invalidate/> and rotation. */
 interface Used {
   key: string;
@@ -64,7 +71,7 @@ const fast = defineModule({
       .prefault('14d')
       .refine((ms) => ms >= 60_000, { message: 'must be at least 1m' }),
   }),
-  setup(ctx) {
+  setup(ctx): FastApi {
     const db = ctx.storage.db;
     const lifetime = ctx.config.tokenLifetime;
     const used = new Map<string, Used>();
@@ -169,6 +176,21 @@ const fast = defineModule({
       if (host !== ctx.host) return;
       await db.deleteFrom('fast_token').where('host', '=', host).where('username', '=', user).execute();
     });
+
+    return {
+      async clients(user) {
+        const rows = (await db.selectFrom('fast_token').select(['client_id', 'expires_at']).where('host', '=', ctx.host).where('username', '=', user).execute()) as Array<Pick<TokenRow, 'client_id' | 'expires_at'>>;
+        const latest = new Map<string, number>();
+        const now = Date.now();
+        for (const r of rows) if (Number(r.expires_at) > now) latest.set(r.client_id, Math.max(latest.get(r.client_id) ?? 0, Number(r.expires_at)));
+        return [...latest].map(([clientId, expiresAt]) => ({ clientId, expiresAt }));
+      },
+      async revoke(user, clientId) {
+        used.delete(usedKey(user, clientId));
+        const r = await db.deleteFrom('fast_token').where('host', '=', ctx.host).where('username', '=', user).where('client_id', '=', clientId).executeTakeFirst();
+        return Number(r.numDeletedRows);
+      },
+    };
   },
 });
 

@@ -54,6 +54,10 @@ function listChanges(room: Room, admins: string[] | undefined, owners: string[] 
 async function configure(svc: MucService, room: Room, next: RoomConfig, admins: string[] | undefined, owners: string[] | undefined, actor: Jid): Promise<void> {
   const before = room.config;
   const wasLocked = room.locked;
+  const turnsOn = (flag: 'persistent' | 'public') => next[flag] && (!before[flag] || wasLocked);
+  if ((turnsOn('persistent') && !svc.ctx.access.allowed('create_persistent_room', { jid: actor })) || (turnsOn('public') && !svc.ctx.access.allowed('create_public_room', { jid: actor }))) {
+    throw StanzaError.forbidden('you may not make this room persistent or public');
+  }
   room.config = next;
   room.locked = false;
   // Persistence follows the flag: a persistent room gets (or keeps) its rows, a room made

@@ -109,7 +109,7 @@ async function enter(svc: MucService, name: string, existing: Room | undefined, 
   let created = false;
   if (!room) {
     // §10.1.1: restricted creation answers not-allowed.
-    if (!svc.mayCreate(real)) return svc.bounce(p, StanzaError.notAllowed('you may not create rooms on this service'), roomJid);
+    if (!svc.mayCreate(real) || !svc.ctx.access.allowed('create_room', { jid: real })) return svc.bounce(p, StanzaError.notAllowed('you may not create rooms on this service'), roomJid);
     room = await svc.createRoom(name, real);
     created = true;
   } else {

@@ -125,6 +125,7 @@ export default defineModule({
       const { username, password } = credentials(query);
       // XEP-0077 §3.1: every requested field, non-empty.
       if (username === undefined || password === undefined) return StanzaError.notAcceptable('give a username and a password');
+      if (!ctx.access.allowed('register', { ip: origin.remoteAddress, host: origin.host })) return StanzaError.forbidden('registration is not allowed from your address');
       if (!perIp.allows(origin.remoteAddress)) {
         return StanzaError.resourceConstraint('too many accounts were created from your address; try again later');
       }

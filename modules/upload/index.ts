@@ -111,6 +111,8 @@ export default defineModule({
       const from = iq.from;
       // Only this host's own users store files here.
       if (from.domain !== ctx.host || from.local === undefined) return StanzaError.forbidden('only local users may upload files here');
+      const grant = ctx.access.decide('upload', { jid: from });
+      if (!grant.allowed) return StanzaError.forbidden('you may not upload files here');
       const el = iq.payload!;
       const rawName = el.attrs.filename;
       const rawSize = el.attrs.size;
@@ -127,7 +129,8 @@ export default defineModule({
         if (t === undefined) return StanzaError.badRequest('bad content-type');
         contentType = t;
       }
-      if (bytes > cfg.maxFileSize) return fileTooLarge(cfg.maxFileSize);
+      const maxFileSize = Math.min(cfg.maxFileSize, grant.maxFileSize ?? Infinity);
+      if (bytes > maxFileSize) return fileTooLarge(maxFileSize);
       const now = Date.now();
       const used = await store.used(from.local, now - cfg.slotLifetime);
       if (used + bytes > cfg.quota) return StanzaError.resourceConstraint('your upload quota is used up; old files expire over time');

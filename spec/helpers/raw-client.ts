@@ -169,6 +169,8 @@ export interface ConnectOptions {
   host?: string;
   /** The XMPP domain: `to` of stream headers and the TLS server name. Default 'localhost'. */
   domain?: string;
+  /** The local address to connect from (e.g. 127.0.0.2 to test address rules). */
+  localAddress?: string;
 }
 
 export type Mechanism = 'PLAIN' | `SCRAM-${ClientHash}`;
@@ -230,7 +232,7 @@ export class RawClient {
     const domain = opts.domain ?? 'localhost';
     const socket = opts.directTls
       ? tls.connect({ host, port, servername: domain, rejectUnauthorized: false, ALPNProtocols: ['xmpp-client'] })
-      : net.connect({ host, port });
+      : net.connect({ host, port, localAddress: opts.localAddress });
     const client = new RawClient(socket, domain);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../lib/config/load.js';
 import { MODULE_CATALOG } from '../../lib/modules/catalog.js';
 import { startServer, type RunningServer } from '../../lib/server.js';
-import { silentLogger } from '../../lib/log.js';
+import { silentLogger, type Logger } from '../../lib/log.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -17,7 +17,7 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(overrides: Record<string, unknown> = {}, domain = 'localhost'): Promise<TestServer> {
+export async function startTestServer(overrides: Record<string, unknown> = {}, domain = 'localhost', options: { log?: Logger } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
   const config = parseConfig(
     {
@@ -35,7 +35,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, d
     MODULE_CATALOG,
     dir,
   );
-  const server = await startServer(config, { log: silentLogger() });
+  const server = await startServer(config, { log: options.log ?? silentLogger() });
   return {
     server,
     domain,

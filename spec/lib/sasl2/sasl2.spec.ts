@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { parseXml } from '../../../lib/xml/parse.js';
-import { authenticationFeature, bind2Feature, bind2Resource, failure, parseAuthenticate, success, BIND2_NS } from '../../../lib/sasl2/sasl2.js';
+import { authenticationFeature, bind2Feature, bind2Resource, continueElement, failure, parseAuthenticate, success, taskData, BIND2_NS } from '../../../lib/sasl2/sasl2.js';
 import { xml } from '../../../lib/xml/element.js';
 
 describe('lib/sasl2: SASL2 (XEP-0388) and Bind2 (XEP-0386) wire forms', () => {
@@ -55,5 +55,17 @@ describe('lib/sasl2: SASL2 (XEP-0388) and Bind2 (XEP-0386) wire forms', () => {
     expect(bind2Resource('Gajim', () => true)).to.match(/^Gajim\/[A-Za-z0-9_-]{8}$/);
     expect(bind2Resource(undefined, () => false)).to.match(/^[A-Za-z0-9_-]{8}$/);
     expect(bind2Resource('Gajim', () => true)).to.not.equal(bind2Resource('Gajim', () => true));
+  });
+
+  it('builds <continue/> with the mechanism data, the tasks and a text, and <task-data/> (XEP-0388 §2.7)', () => {
+    const c = continueElement(Buffer.from('v=abc'), ['TOTP', 'HOTP'], 'This account requires a second factor');
+    expect(c.attrs.xmlns).to.equal('urn:xmpp:sasl:2');
+    expect(c.getChildText('additional-data')).to.equal(Buffer.from('v=abc').toString('base64'));
+    expect(c.getChild('tasks')!.getChildren('task').map((t) => t.getText())).to.deep.equal(['TOTP', 'HOTP']);
+    expect(c.getChildText('text')).to.equal('This account requires a second factor');
+    expect(continueElement(undefined, ['TOTP']).getChild('additional-data')).to.equal(undefined);
+    const d = taskData(xml('totp', { xmlns: 'urn:parley:sasl2:totp:0' }));
+    expect(d.attrs.xmlns).to.equal('urn:xmpp:sasl:2');
+    expect(d.getChild('totp', 'urn:parley:sasl2:totp:0')).to.not.equal(undefined);
   });
 });
