@@ -20,6 +20,7 @@ import ping from '../../modules/ping/index.js';
 import presence from '../../modules/presence/index.js';
 import privateXml from '../../modules/private/index.js';
 import pubsub from '../../modules/pubsub/index.js';
+import push from '../../modules/push/index.js';
 import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
 import sm from '../../modules/sm/index.js';
@@ -54,6 +55,7 @@ export const MODULES: readonly AnyModule[] = [
   presence as AnyModule,
   privateXml as AnyModule,
   pubsub as AnyModule,
+  push as AnyModule,
   register as AnyModule,
   roster as AnyModule,
   sm as AnyModule,
