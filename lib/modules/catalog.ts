@@ -13,6 +13,7 @@ import csi from '../../modules/csi/index.js';
 import disco from '../../modules/disco/index.js';
 import last from '../../modules/last/index.js';
 import mam from '../../modules/mam/index.js';
+import mds from '../../modules/mds/index.js';
 import muc from '../../modules/muc/index.js';
 import offline from '../../modules/offline/index.js';
 import pep from '../../modules/pep/index.js';
@@ -48,6 +49,7 @@ export const MODULES: readonly AnyModule[] = [
   fast as AnyModule,
   last as AnyModule,
   mam as AnyModule,
+  mds as AnyModule,
   muc as AnyModule,
   offline as AnyModule,
   pep as AnyModule,
