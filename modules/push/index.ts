@@ -6,7 +6,8 @@
 // the session waits to be resumed), when it told the server it is inactive (XEP-0352 CSI), or
 // when it has no session at all (the message goes to offline storage or the archive). The first
 // two are seen on the session's outgoing stanzas (`stanza/outgoing`, which also runs while a
-// session hibernates); the last on `message/inbound`, for registrations no bound session owns.
+// session hibernates); the last on `message/inbound`, for registrations no bound session owns
+// (or whose session is not available, so that a message to the bare JID goes past it).
 // A session owns the registrations it enabled, and, after a restart, the one enabled from its
 // resource.
 //
@@ -223,7 +224,12 @@ const push = defineModule({
       const regs = await store.list(to.local);
       if (regs.length === 0) return undefined;
       const sessions = ctx.sessions.of(to.bare());
-      for (const reg of regs) if (!ownerOf(reg, sessions)) publisher.notify(to.local, reg, event);
+      for (const reg of regs) {
+        const owner = ownerOf(reg, sessions);
+        // A session that sent no available presence gets only what is addressed to it (RFC 6121
+        // §8.5.3.1), which the outgoing path sees; the rest goes past it.
+        if (!owner || (!owner.available && !owner.jid.equals(to))) publisher.notify(to.local, reg, event);
+      }
       return undefined;
     }, { after: ['blocking'] });
 

@@ -173,6 +173,19 @@ describe('push (XEP-0357)', function () {
     expect(summaryOf(await notification())['message-count']).to.equal('2');
   });
 
+  it('publishes for a message to the bare JID that goes past a bound session without available presence', async () => {
+    await start();
+    await provision('dev1');
+    const phone = await h.connect('alice@example.com/phone');
+    await phone.set(enable(APP, 'dev1'), 'alice@example.com');
+    await bob.sendMessage({ to: 'alice@example.com', type: 'chat' }, xml('body', {}, 'to the account'));
+    expect(summaryOf(await notification())['message-count']).to.equal('1');
+    // Addressed to the session itself, it reaches it (active): nothing to push.
+    await bob.sendMessage({ to: 'alice@example.com/phone', type: 'chat' }, xml('body', {}, 'to the phone'));
+    await phone.next((s) => s.name === 'message' && s.getChildText('body') === 'to the phone');
+    await noNotification();
+  });
+
   it('publishes only for the device whose session cannot take the message, not for another device online', async () => {
     await start();
     await provision('phone-node');
