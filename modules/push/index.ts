@@ -207,6 +207,8 @@ const push = defineModule({
       if (ids.has(session.id)) return undefined;
       ids.add(session.id);
       seen.set(stanza, ids);
+      // Offline storage handing its messages over: each was pushed when it was stored.
+      if (stanza.getChildren('delay', NS.delay).some((d) => d.attrs.from === ctx.host)) return undefined;
       const event = pushEventFor(stanza, st.nicks, session.jid.bare().toString());
       if (!event) return undefined;
       notifyOwned(session, event).catch((err: unknown) => ctx.log.warn({ err }, 'push notification failed'));
@@ -218,7 +220,7 @@ const push = defineModule({
     ctx.on('message/inbound', async ({ stanza }) => {
       const to = stanza.to ?? stanza.from.bare();
       if (to.domain !== ctx.host || to.local === undefined) return undefined;
-      if (remoteDisable(to.local, stanza.from, stanza.el)) return 'drop';
+      if (await remoteDisable(to.local, stanza.from, stanza.el)) return 'drop';
       const event = pushEventFor(stanza.el, undefined, undefined);
       if (!event) return undefined;
       const regs = await store.list(to.local);
@@ -237,16 +239,15 @@ const push = defineModule({
      * XEP-0357 §8: the push service tells the account it may no longer publish (an affiliation
      * change to none); the registration for that node goes. True when the message was that notice.
      */
-    function remoteDisable(user: string, from: Jid, el: Element): boolean {
+    async function remoteDisable(user: string, from: Jid, el: Element): Promise<boolean> {
       const ps = el.getChild('pubsub', NS.pubsub);
       const node = ps?.attrs.node as string | undefined;
       const aff = ps?.getChild('affiliation');
       if (!ps || node === undefined || !aff || aff.attrs.affiliation !== 'none') return false;
       if (Jid.tryParse(aff.attrs.jid as string | undefined)?.bare().equals(accountOf(user)) !== true) return false;
-      store
-        .remove(user, from.toString(), node)
-        .then((gone) => forgetRegistrations(user, gone))
-        .catch((err: unknown) => ctx.log.warn({ err, user }, 'could not disable a push registration'));
+      const service = from.toString();
+      if (!(await store.list(user)).some((r) => r.jid === service && r.node === node)) return false;
+      await forgetRegistrations(user, await store.remove(user, service, node));
       return true;
     }
 

@@ -63,7 +63,6 @@ const MAX_DEVICES = 100_000;
 
 export class Publisher {
   private readonly devices = new Map<string, Device>();
-  private stopped = false;
 
   constructor(private readonly deps: PublisherDeps, private readonly opts: PublisherOptions) {}
 
@@ -97,15 +96,9 @@ export class Publisher {
     this.devices.delete(key);
   }
 
-  stop(): void {
-    this.stopped = true;
-    for (const d of this.devices.values()) d.cancelTimer?.();
-    this.devices.clear();
-  }
-
   /** Sends now, or arms one timer for when the rate allows; a publication in flight sends again when it ends. */
   private schedule(d: Device): void {
-    if (this.stopped || d.inFlight || d.cancelTimer) return;
+    if (d.inFlight || d.cancelTimer) return;
     const wait = d.lastSent + this.opts.minInterval - Date.now();
     if (wait <= 0) {
       void this.send(d, 0);
@@ -118,7 +111,7 @@ export class Publisher {
   }
 
   private async send(d: Device, attempt: number): Promise<void> {
-    if (this.stopped || this.devices.get(this.key(d.user, d.reg)) !== d) return;
+    if (this.devices.get(this.key(d.user, d.reg)) !== d) return;
     d.inFlight = true;
     d.dirty = false;
     d.lastSent = Date.now();
@@ -130,7 +123,7 @@ export class Publisher {
     } catch (e) {
       err = e instanceof StanzaError ? e : new StanzaError('remote-server-timeout', { text: String(e) });
     }
-    if (this.stopped || this.devices.get(this.key(d.user, d.reg)) !== d) return;
+    if (this.devices.get(this.key(d.user, d.reg)) !== d) return;
     const log = { user: d.user, service: d.reg.jid, attempt };
     if (!err) {
       d.failures = 0;

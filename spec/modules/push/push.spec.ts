@@ -131,6 +131,21 @@ describe('push (XEP-0357)', function () {
     await noNotification();
   });
 
+  it('does not push again when offline storage hands its messages to an inactive session', async () => {
+    await start();
+    await provision('dev1');
+    const phone = await h.connect('alice@example.com/phone');
+    await phone.set(enable(APP, 'dev1'), 'alice@example.com');
+    await phone.disconnect();
+    await bob.sendMessage({ to: 'alice@example.com', type: 'chat' }, xml('body', {}, 'stored'));
+    expect(summaryOf(await notification())['message-count']).to.equal('1');
+    const again = await h.connect('alice@example.com/phone');
+    await again.send(xml('inactive', { xmlns: NS.csi }));
+    await again.sendPresence();
+    await again.next((s) => s.name === 'message' && s.getChildText('body') === 'stored');
+    await noNotification();
+  });
+
   it('keeps registrations across a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parley-push-'));
     try {
