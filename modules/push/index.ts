@@ -14,6 +14,9 @@
 // Group chat: a room message that mentions the user's nick in that room (learned from the room's
 // self-presence, status 110) wakes the device too; other room traffic does not.
 //
+// message-count is what arrived since the device was last online or the user last marked a chat
+// displayed on any device (XEP-0490).
+//
 // Privacy (XEP-0357 §10): bodies go to the app server only where the admin allows clients to ask
 // for them (`includeBody: when-requested`) and the client asked (the `x-parley-include-body`
 // field of the enable form, removed before the form is passed on as publish-options). Nothing is
@@ -21,6 +24,8 @@
 import { cloneElement, defineModule, duration, Jid, NS, StanzaError, z } from '../../lib/module-api.js';
 import type { Element, IqStanza, SessionHandle } from '../../lib/module-api.js';
 import csi from '../csi/index.js';
+import pep from '../pep/index.js';
+import { NS_MDS } from '../mds/index.js';
 import { pushEventFor, trackRoomNick, type PushEvent, type RoomNicks } from './important.js';
 import { NS_PUSH, Publisher } from './publisher.js';
 import { registrationKey, RegistrationStore, type Registration } from './registrations.js';
@@ -56,7 +61,7 @@ const push = defineModule({
   xeps: [{ xep: 357, version: '0.4.1', status: 'complete', note: 'summary with message count and sender; bodies opt-in; group chat mentions' }],
   features: { account: [NS_PUSH] },
   defaultEnabled: true,
-  optional: [csi],
+  optional: [csi, pep],
   config: z.strictObject({
     /** `when-requested`: a client may ask for message bodies in its notifications; `never`: they are never sent. */
     includeBody: z.enum(['never', 'when-requested']).default('never'),
@@ -259,6 +264,17 @@ const push = defineModule({
       const sessions = ctx.sessions.of(session.jid.bare());
       for (const reg of await store.list(user)) if (ownerOf(reg, sessions) === session) publisher.reset(user, reg);
     }
+    // XEP-0490: the user marked chats displayed (on any device): what was unread has been seen,
+    // so each device's count starts over.
+    if (ctx.deps.has(pep)) {
+      ctx.deps.get(pep).on(NS_MDS, {
+        published: async ({ svc }) => {
+          if (svc.domain !== ctx.host || svc.local === undefined) return;
+          for (const reg of await store.list(svc.local)) publisher.reset(svc.local, reg);
+        },
+      });
+    }
+
     ctx.on('session/bound', ({ session }) => online(session));
     ctx.on('session/resumed', ({ session }) => online(session));
 

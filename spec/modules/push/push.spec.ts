@@ -18,6 +18,7 @@ import csi from '../../../modules/csi/index.js';
 import offline from '../../../modules/offline/index.js';
 import muc from '../../../modules/muc/index.js';
 import push, { INCLUDE_BODY_FIELD, NS_PUSH, NS_SUMMARY } from '../../../modules/push/index.js';
+import mds, { NS_MDS } from '../../../modules/mds/index.js';
 import { configSubmit } from '../pep/world.js';
 
 const APP = 'pubsub.app.example';
@@ -53,7 +54,7 @@ describe('push (XEP-0357)', function () {
   async function start(options: Record<string, unknown> = {}, storagePath?: string): Promise<void> {
     h = await Harness.start({
       hosts: ['example.com', 'app.example'],
-      modules: [roster, presence, disco, pep, pubsub, csi, offline, muc, push],
+      modules: [roster, presence, disco, pep, pubsub, csi, offline, muc, mds, push],
       options: { push: { minInterval: '0s', retryDelay: '20ms', retries: 2, timeout: '2s', ...options } },
       storagePath,
     });
@@ -144,6 +145,25 @@ describe('push (XEP-0357)', function () {
     await again.sendPresence();
     await again.next((s) => s.name === 'message' && s.getChildText('body') === 'stored');
     await noNotification();
+  });
+
+  it('starts the count over once the user marked a chat displayed on any device (XEP-0490)', async () => {
+    await start();
+    await provision('dev1');
+    const phone = await h.connect('alice@example.com/phone');
+    await phone.set(enable(APP, 'dev1'), 'alice@example.com');
+    await phone.disconnect();
+    for (const text of ['one', 'two']) await bob.sendMessage({ to: 'alice@example.com', type: 'chat' }, xml('body', {}, text));
+    await notification();
+    expect(summaryOf(await notification())['message-count']).to.equal('2');
+    const desktop = await h.connect('alice@example.com/desktop');
+    await desktop.sendPresence();
+    const displayed = xml('displayed', { xmlns: NS_MDS }, xml('stanza-id', { xmlns: NS.sid, by: 'alice@example.com', id: 'x1' }));
+    await desktop.sendMessage({ to: 'bob@example.com' }, xml('displayed', { xmlns: 'urn:xmpp:chat-markers:0', id: 'm' }), displayed);
+    await h.settle();
+    await desktop.disconnect();
+    await bob.sendMessage({ to: 'alice@example.com', type: 'chat' }, xml('body', {}, 'three'));
+    expect(summaryOf(await notification())['message-count']).to.equal('1');
   });
 
   it('keeps registrations across a restart', async () => {
