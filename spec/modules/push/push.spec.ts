@@ -360,6 +360,26 @@ describe('push (XEP-0357)', function () {
       await answer(iq);
     });
 
+    it('publishes to an app server on another domain through federation, and reads its answer', async () => {
+      await start();
+      const sent: Element[] = [];
+      h.router.remote = async (stanza) => {
+        sent.push(stanza.el);
+      };
+      const phone = await h.connect('alice@example.com/phone');
+      await phone.set(enable('push.remote.example', 'n1'), 'alice@example.com');
+      await phone.disconnect();
+      await bob.sendMessage({ to: 'alice@example.com', type: 'chat' }, xml('body', {}, 'hi'));
+      for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const iq = sent[0];
+      expect(iq.attrs).to.include({ type: 'set', from: 'alice@example.com', to: 'push.remote.example' });
+      expect(iq.getChild('pubsub', PUBSUB)!.getChild('publish')!.attrs.node).to.equal('n1');
+      // The remote push service refuses: the registration goes.
+      await h.route(xml('iq', { type: 'error', id: iq.attrs.id, from: 'push.remote.example', to: 'alice@example.com' }, err('cancel', 'item-not-found')));
+      await h.settle();
+      expect(await h.api(push).registrations('alice')).to.deep.equal([]);
+    });
+
     it('retries transient errors with growing delays, then succeeds and keeps the registration', async () => {
       await start({ retries: 3, retryDelay: '50ms' });
       await enabledOffline();
