@@ -1,6 +1,8 @@
 // The push registrations of each account (XEP-0357 §5): one per (app server JID, node), kept in the
 // module's key-value store so that they survive restarts. All of an account's registrations are
-// one JSON value: a message needs one read, and the common case (no registration) is cached.
+// one JSON value: a message needs one read, and the common case (no registration) is cached for
+// a short while (per process: in a cluster another node may see an enable or disable up to
+// CACHE_TTL_MS late).
 import type { KeyValStore } from '../../lib/module-api.js';
 
 export interface Registration {
