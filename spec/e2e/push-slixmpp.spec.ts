@@ -4,6 +4,7 @@
 // The app server is Parley's own pubsub service (pubsub.localhost) with a node its account owns
 // and listens to on a raw client: it must receive the publication with the summary.
 import { expect } from 'chai';
+import { Jid } from '../../lib/jid/jid.js';
 import { loggedIn, nextId, type RawClient, type XNode } from '../helpers/raw-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { INSTALL_HINT, PythonClient, pythonHas, SYSTEM_PYTHON } from './clients/python-client.js';
@@ -85,7 +86,9 @@ describe('e2e: push notifications (XEP-0357) with slixmpp', function () {
     await alice.waitFor('push_enabled');
     await alice.waitFor('dropped');
     // The server notices the lost connection and keeps the session hibernating.
-    await new Promise((r) => setTimeout(r, 300));
+    const phone = () => srv.server.sessions.of(Jid.parse('alice@localhost')).find((s) => s.jid.resource === 'phone');
+    for (let i = 0; i < 100 && phone()?.hibernating !== true; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(phone()?.hibernating, 'the session hibernates').to.equal(true);
 
     const bob = await loggedIn(srv, 'bob', { resource: 'pc' });
     raw.push(bob);
@@ -105,6 +108,9 @@ describe('e2e: push notifications (XEP-0357) with slixmpp', function () {
     await alice.waitFor('push_enabled');
     await alice.waitFor('closed');
     await alice.waitFor('done');
+    const alive = () => srv.server.sessions.of(Jid.parse('alice@localhost')).length;
+    for (let i = 0; i < 100 && alive() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(), 'no session left').to.equal(0);
 
     const bob = await loggedIn(srv, 'bob', { resource: 'pc' });
     raw.push(bob);
