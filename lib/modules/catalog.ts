@@ -14,6 +14,7 @@ import csi from '../../modules/csi/index.js';
 import disco from '../../modules/disco/index.js';
 import last from '../../modules/last/index.js';
 import mam from '../../modules/mam/index.js';
+import mds from '../../modules/mds/index.js';
 import muc from '../../modules/muc/index.js';
 import offline from '../../modules/offline/index.js';
 import pep from '../../modules/pep/index.js';
@@ -21,6 +22,7 @@ import ping from '../../modules/ping/index.js';
 import presence from '../../modules/presence/index.js';
 import privateXml from '../../modules/private/index.js';
 import pubsub from '../../modules/pubsub/index.js';
+import push from '../../modules/push/index.js';
 import register from '../../modules/register/index.js';
 import roster from '../../modules/roster/index.js';
 import security from '../../modules/security/index.js';
@@ -51,6 +53,7 @@ export const MODULES: readonly AnyModule[] = [
   fast as AnyModule,
   last as AnyModule,
   mam as AnyModule,
+  mds as AnyModule,
   muc as AnyModule,
   offline as AnyModule,
   pep as AnyModule,
@@ -58,6 +61,7 @@ export const MODULES: readonly AnyModule[] = [
   presence as AnyModule,
   privateXml as AnyModule,
   pubsub as AnyModule,
+  push as AnyModule,
   register as AnyModule,
   roster as AnyModule,
   security as AnyModule,

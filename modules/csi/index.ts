@@ -89,6 +89,11 @@ function supersedeKey(stanza: Element): string | undefined {
   return undefined;
 }
 
+export interface CsiApi {
+  /** The client said it is inactive (XEP-0352 <inactive/>, or inline in Bind2) and not active since. */
+  isInactive(session: SessionHandle): boolean;
+}
+
 const csi = defineModule({
   name: 'csi',
   xeps: [{ xep: 352, version: '1.0.0', status: 'complete' }],
@@ -97,7 +102,7 @@ const csi = defineModule({
     /** Stanzas held for an inactive client; when this many wait, they all go out. */
     maxHeld: z.number().int().min(1).max(10_000).default(100),
   }),
-  setup(ctx) {
+  setup(ctx): CsiApi {
     const key = ctx.sessionState<CsiState>('state', () => ({ inactive: false, held: [], released: new WeakSet() }));
 
     /** Everything held (then `also`), at the head of the outbound queue, in order. */
@@ -155,6 +160,7 @@ const csi = defineModule({
     });
 
     ctx.streamFeature({ stage: 'post-auth', build: () => xml('csi', { xmlns: NS.csi }) });
+    return { isInactive: (session) => session.get(key).inactive };
   },
 });
 

@@ -2,28 +2,42 @@
 // the client, `authcid NUL HMAC(token, "Initiator" || cb-data)`, answered by success carrying
 // `HMAC(token, "Responder" || cb-data)`.
 //
-// Tokens are stored hashed: they are longer than the SHA-256 block (64 bytes), and RFC 2104 §2
-// hashes such a key first, so HMAC(token, m) = HMAC(SHA-256(token), m) and the server never
-// needs the token itself.
+// Tokens are stored hashed: they are longer than the hash's block (64 bytes for SHA-256, 128 for
+// SHA-512), and RFC 2104 §2 hashes such a key first, so HMAC(token, m) = HMAC(H(token), m) and the
+// server never needs the token itself.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { decodeUtf8Strict, prepareUsername, saslFailure } from '../../lib/module-api.js';
 import type { ChannelBindingType, SaslContext, SaslExchange, SaslMechanism, SaslStep } from '../../lib/module-api.js';
 
-/** The channel binding of each HT-SHA-256 variant (XEP-0484 uses these names). */
-export const HT_MECHANISMS: ReadonlyArray<{ name: string; binding: ChannelBindingType | undefined }> = [
-  { name: 'HT-SHA-256-EXPR', binding: 'tls-exporter' },
-  { name: 'HT-SHA-256-UNIQ', binding: 'tls-unique' },
-  { name: 'HT-SHA-256-ENDP', binding: 'tls-server-end-point' },
-  { name: 'HT-SHA-256-NONE', binding: undefined },
-];
+export type HtHash = 'sha256' | 'sha512';
 
-/** What the server keeps of a token: SHA-256 of it, which is also its HMAC key. */
-export function tokenKey(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+/** The hash of an HT mechanism name (HT-SHA-256-*, HT-SHA-512-*). */
+export function htHashOf(mechanism: string): HtHash {
+  return mechanism.startsWith('HT-SHA-512-') ? 'sha512' : 'sha256';
 }
 
-export function htMessage(key: Buffer, label: 'Initiator' | 'Responder', cb: Buffer): Buffer {
-  return createHmac('sha256', key).update(Buffer.concat([Buffer.from(label, 'utf8'), cb])).digest();
+/** The hash block size in bytes: a token must be longer for its hash to be its HMAC key. */
+export const HT_BLOCK_BYTES: Readonly<Record<HtHash, number>> = { sha256: 64, sha512: 128 };
+
+/** The channel binding and hash of each HT variant (XEP-0484 uses these names). */
+export const HT_MECHANISMS: ReadonlyArray<{ name: string; binding: ChannelBindingType | undefined; hash: HtHash }> = [
+  { name: 'HT-SHA-256-EXPR', binding: 'tls-exporter', hash: 'sha256' },
+  { name: 'HT-SHA-256-UNIQ', binding: 'tls-unique', hash: 'sha256' },
+  { name: 'HT-SHA-256-ENDP', binding: 'tls-server-end-point', hash: 'sha256' },
+  { name: 'HT-SHA-256-NONE', binding: undefined, hash: 'sha256' },
+  { name: 'HT-SHA-512-EXPR', binding: 'tls-exporter', hash: 'sha512' },
+  { name: 'HT-SHA-512-UNIQ', binding: 'tls-unique', hash: 'sha512' },
+  { name: 'HT-SHA-512-ENDP', binding: 'tls-server-end-point', hash: 'sha512' },
+  { name: 'HT-SHA-512-NONE', binding: undefined, hash: 'sha512' },
+];
+
+/** What the server keeps of a token: its hash, which is also its HMAC key. */
+export function tokenKey(token: string, hash: HtHash = 'sha256'): Buffer {
+  return createHash(hash).update(token, 'utf8').digest();
+}
+
+export function htMessage(key: Buffer, label: 'Initiator' | 'Responder', cb: Buffer, hash: HtHash = 'sha256'): Buffer {
+  return createHmac(hash, key).update(Buffer.concat([Buffer.from(label, 'utf8'), cb])).digest();
 }
 
 /** A stored token that may match. */
@@ -39,6 +53,7 @@ export interface TokenVerifier {
 }
 
 export function htMechanism(name: string, binding: ChannelBindingType | undefined, verifier: TokenVerifier): SaslMechanism {
+  const hash = htHashOf(name);
   return {
     name,
     available(ctx: SaslContext): boolean {
@@ -61,10 +76,10 @@ export function htMechanism(name: string, binding: ChannelBindingType | undefine
           const clientId = ctx.userAgentId;
           if (clientId === undefined) return saslFailure('not-authorized', 'FAST needs a <user-agent id/>');
           for (const c of await verifier.candidates(ctx.host, user, clientId, name)) {
-            const expected = htMessage(c.key, 'Initiator', cb);
+            const expected = htMessage(c.key, 'Initiator', cb, hash);
             if (expected.length === proof.length && timingSafeEqual(expected, proof)) {
               await verifier.used(ctx.host, user, clientId, name, c.key);
-              return { kind: 'success', user, data: htMessage(c.key, 'Responder', cb) };
+              return { kind: 'success', user, data: htMessage(c.key, 'Responder', cb, hash) };
             }
           }
           // XEP-0484 §6: an untrusted token fails with credentials-expired; the client falls back.

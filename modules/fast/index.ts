@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { defineModule, duration, xml, z } from '../../lib/module-api.js';
 import type { Database, StreamControl } from '../../lib/module-api.js';
-import { HT_MECHANISMS, htMechanism, tokenKey, type TokenCandidate } from './ht.js';
+import { HT_BLOCK_BYTES, HT_MECHANISMS, htHashOf, htMechanism, tokenKey, type TokenCandidate } from './ht.js';
 
 export const FAST_NS = 'urn:xmpp:fast:0';
 
@@ -62,7 +62,7 @@ interface Used {
 
 const fast = defineModule({
   name: 'fast',
-  xeps: [{ xep: 484, version: '0.2.0', status: 'partial', note: 'HT-SHA-256 (NONE, EXPR, UNIQ, ENDP); no TLS 0-RTT' }],
+  xeps: [{ xep: 484, version: '0.2.0', status: 'partial', note: 'HT-SHA-256 and HT-SHA-512 (NONE, EXPR, UNIQ, ENDP); no TLS 0-RTT' }],
   defaultEnabled: true,
   migrations: fastMigrations,
   config: z.strictObject({
@@ -126,10 +126,11 @@ const fast = defineModule({
     async function issue(user: string, clientId: string, mechanism: string): Promise<ReturnType<typeof xml> | undefined> {
       const cred = await credential(user);
       if (cred === undefined) return undefined;
-      // Longer than the SHA-256 block, so that its hash is its HMAC key (see ./ht.ts).
-      const token = randomBytes(72).toString('base64url');
+      // Longer than the hash's block, so that its hash is its HMAC key (see ./ht.ts).
+      const hash = htHashOf(mechanism);
+      const token = randomBytes(Math.ceil((HT_BLOCK_BYTES[hash] + 8) * 0.75)).toString('base64url');
       const expiresAt = Date.now() + lifetime;
-      const row: TokenRow = { host: ctx.host, username: user, client_id: clientId, slot: 'new', mechanism, token_key: tokenKey(token).toString('base64'), cred, expires_at: expiresAt };
+      const row: TokenRow = { host: ctx.host, username: user, client_id: clientId, slot: 'new', mechanism, token_key: tokenKey(token, hash).toString('base64'), cred, expires_at: expiresAt };
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('fast_token').where('host', '=', ctx.host).where('username', '=', user).where('client_id', '=', clientId).where('slot', '=', 'new').execute();
         await trx.insertInto('fast_token').values(row).execute();

@@ -282,6 +282,12 @@ export class RawClient {
     return this.socket instanceof tls.TLSSocket && this.socket.encrypted;
   }
 
+  /** RFC 9266 tls-exporter channel binding data of this TLS connection. */
+  tlsExporter(): Buffer {
+    if (!(this.socket instanceof tls.TLSSocket)) throw new Error('not a TLS connection');
+    return this.socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+  }
+
   /** True while bytes can still go out (not closed, not half-closed by the server's FIN). */
   get writable(): boolean {
     return !this.socket.destroyed && this.socket.writable && !this.socket.writableEnded;

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { htMechanism, htMessage, tokenKey, type TokenVerifier } from '../../../modules/fast/ht.js';
+import { HT_BLOCK_BYTES, HT_MECHANISMS, htHashOf, htMechanism, htMessage, tokenKey, type TokenVerifier } from '../../../modules/fast/ht.js';
 import type { SaslContext, TlsChannel } from '../../../lib/sasl/mechanism.js';
 
 const tls: TlsChannel = {
@@ -62,5 +62,63 @@ describe('modules/fast: HT-SHA-256 mechanisms (draft-schmaus-kitten-sasl-ht)', (
     expect(wrong).to.deep.equal({ kind: 'failure', condition: 'credentials-expired' });
     expect((await mech.create(ctx({ userAgentId: undefined })).start(initial(Buffer.alloc(0)))).kind).to.equal('failure');
     expect((await mech.create(ctx()).start(Buffer.from('no-nul'))).kind).to.equal('failure');
+  });
+});
+
+describe('modules/fast: HT-SHA-512 mechanisms', () => {
+  // Longer than the SHA-512 block (128 bytes), as the module issues them.
+  const token = randomBytes(102).toString('base64url');
+  const verifier: TokenVerifier = {
+    async candidates(_h, user, client, mech) {
+      return user === 'alice' && client === 'ua-1' && mech.startsWith('HT-SHA-512') ? [{ key: tokenKey(token, 'sha512') }] : [];
+    },
+    async used() {},
+  };
+  const hmac512 = (label: string, cb: Buffer) => createHmac('sha512', Buffer.from(token)).update(Buffer.concat([Buffer.from(label), cb])).digest();
+  const initial = (cb: Buffer, proof = hmac512('Initiator', cb)) => Buffer.concat([Buffer.from('alice\0'), proof]);
+
+  it('lists -NONE, -EXPR, -UNIQ and -ENDP, each with its channel binding and SHA-512', () => {
+    const sha512 = HT_MECHANISMS.filter((m) => m.name.startsWith('HT-SHA-512-'));
+    expect(sha512.map((m) => [m.name, m.binding, m.hash])).to.deep.equal([
+      ['HT-SHA-512-EXPR', 'tls-exporter', 'sha512'],
+      ['HT-SHA-512-UNIQ', 'tls-unique', 'sha512'],
+      ['HT-SHA-512-ENDP', 'tls-server-end-point', 'sha512'],
+      ['HT-SHA-512-NONE', undefined, 'sha512'],
+    ]);
+    expect(htHashOf('HT-SHA-512-ENDP')).to.equal('sha512');
+    expect(htHashOf('HT-SHA-256-ENDP')).to.equal('sha256');
+  });
+
+  it('keys HMAC-SHA-512 with the SHA-512 of a token longer than 128 bytes exactly as with the token', () => {
+    expect(token.length).to.be.greaterThan(HT_BLOCK_BYTES.sha512);
+    expect(htMessage(tokenKey(token, 'sha512'), 'Initiator', Buffer.alloc(0), 'sha512').equals(hmac512('Initiator', Buffer.alloc(0)))).to.equal(true);
+  });
+
+  it('HT-SHA-512-NONE succeeds with an HMAC-SHA-512 proof and answers with the SHA-512 Responder HMAC', async () => {
+    const step = await htMechanism('HT-SHA-512-NONE', undefined, verifier).create(ctx()).start(initial(Buffer.alloc(0)));
+    expect(step.kind).to.equal('success');
+    if (step.kind !== 'success') return;
+    expect(step.data!.length).to.equal(64);
+    expect(step.data!.equals(hmac512('Responder', Buffer.alloc(0)))).to.equal(true);
+  });
+
+  it('refuses an HMAC-SHA-256 proof made with the same token', async () => {
+    const proof256 = createHmac('sha256', Buffer.from(token)).update('Initiator').digest();
+    const step = await htMechanism('HT-SHA-512-NONE', undefined, verifier).create(ctx()).start(initial(Buffer.alloc(0), proof256));
+    expect(step).to.deep.equal({ kind: 'failure', condition: 'credentials-expired' });
+  });
+
+  it('HT-SHA-512-EXPR binds to tls-exporter; -ENDP and -UNIQ need theirs', async () => {
+    const expr = htMechanism('HT-SHA-512-EXPR', 'tls-exporter', verifier);
+    expect((await expr.create(ctx()).start(initial(Buffer.alloc(32, 7)))).kind).to.equal('success');
+    expect((await expr.create(ctx()).start(initial(Buffer.alloc(0)))).kind).to.equal('failure');
+    const endpTls: TlsChannel = { version: 'TLSv1.2', bindings: () => ['tls-server-end-point', 'tls-unique'], bindingData: (t) => (t === 'tls-exporter' ? undefined : Buffer.alloc(16, t === 'tls-unique' ? 1 : 2)) };
+    const endp = htMechanism('HT-SHA-512-ENDP', 'tls-server-end-point', verifier);
+    const uniq = htMechanism('HT-SHA-512-UNIQ', 'tls-unique', verifier);
+    expect(endp.available(ctx({ tls: endpTls }))).to.equal(true);
+    expect(uniq.available(ctx())).to.equal(false);
+    expect((await endp.create(ctx({ tls: endpTls })).start(initial(Buffer.alloc(16, 2)))).kind).to.equal('success');
+    expect((await uniq.create(ctx({ tls: endpTls })).start(initial(Buffer.alloc(16, 1)))).kind).to.equal('success');
+    expect((await uniq.create(ctx({ tls: endpTls })).start(initial(Buffer.alloc(16, 2)))).kind).to.equal('failure');
   });
 });
