@@ -34,6 +34,11 @@ Commands:
   user list [DOMAIN]                   list accounts, one JID a line
   cert generate DOMAIN... [--out DIR]  write a self-signed <domain>.crt/.key per domain
                                        (default DIR: tls.certificates of the config)
+  invite create [--host H] [--multi N] [--expires 7d] [--contact USER]
+                                       print an invite link (XEP-0401) that creates an
+                                       account even with registration off; --multi: N
+                                       accounts; --contact: also become USER's contact
+  invite list [--host H]               list the unused invites, one a line
   migrate --from sqlite:PATH --to postgres://URL [--force]
                                        copy every table of an SQLite database into an
                                        empty PostgreSQL database (--force: replace its data)
@@ -58,6 +63,10 @@ const OPTIONS = {
   from: { type: 'string' },
   to: { type: 'string' },
   force: { type: 'boolean' },
+  host: { type: 'string' },
+  multi: { type: 'string' },
+  expires: { type: 'string' },
+  contact: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -70,13 +79,17 @@ const COMMANDS: Record<string, readonly OptionName[]> = {
   user: ['config', 'password'],
   cert: ['config', 'out'],
   migrate: ['from', 'to', 'force'],
+  invite: ['config', 'host', 'multi', 'expires', 'contact'],
   help: [],
 };
 const USER_COMMANDS = ['add', 'del', 'passwd', 'list'];
 
 interface Args {
   positionals: string[];
-  values: { config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean };
+  values: {
+    config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean;
+    host?: string; multi?: string; expires?: string; contact?: string;
+  };
 }
 
 /** Returns the exit code, or undefined when the process should keep running (start). */
@@ -127,6 +140,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return user(positionals.slice(1), values.password, configPath);
     case 'cert':
       return cert(positionals.slice(1), values.out, values.config ?? envConfig, configPath);
+    case 'invite':
+      return invite(positionals.slice(1), values, configPath);
     case 'migrate':
       expectArgs(positionals, 1, 1, 'migrate takes no arguments besides --from, --to and --force');
       return migrate(values.from, values.to, values.force === true);
@@ -322,6 +337,83 @@ async function probeDns(domain: string): Promise<{ status: Status; detail: strin
       status: 'warn',
       detail: `no _xmpp-client._tcp SRV record and no address for ${domain} (clients cannot find this server: add SRV or A records)`,
     };
+  }
+}
+
+// --- invite ------------------------------------------------------------------------------------
+
+/** The host a command acts on: --host, or the only host of the config. */
+function commandHost(config: ParleyConfig, host: string | undefined, command: string): string {
+  const hosts = config.hosts.map((h) => h.domain);
+  if (host === undefined) {
+    if (hosts.length === 1) return hosts[0]!;
+    throw new UsageError(`${command} needs --host: this server has ${hosts.length} hosts`, `use one of ${hosts.join(', ')}`);
+  }
+  const domain = prepDomainArg(host);
+  if (!hosts.includes(domain)) {
+    throw new AdminError('PARLEY_ERR_UNKNOWN_HOST', `${domain} is not a host of this server`, `use one of ${hosts.join(', ')}`);
+  }
+  return domain;
+}
+
+async function invite(args: string[], values: Args['values'], configPath: string): Promise<number> {
+  const sub = args[0];
+  if (sub !== 'create' && sub !== 'list') throw new UsageError('invite needs a subcommand: create or list');
+  if (args.length !== 1) throw new UsageError(`invite ${sub} takes no arguments besides its options`);
+  if (sub === 'list' && (values.multi !== undefined || values.expires !== undefined || values.contact !== undefined)) {
+    throw new UsageError('invite list takes only --host');
+  }
+  const config = await readConfig(configPath);
+  const host = commandHost(config, values.host, `invite ${sub}`);
+  const { resolveModules } = await import('../lib/config/load.js');
+  const enabled = resolveModules(config, await catalog()).get(host)?.find((m) => m.name === 'invites');
+  if (enabled === undefined) {
+    throw new AdminError('PARLEY_ERR_INVITES_OFF', `the invites module is not enabled on ${host}`, 'add `invites: {}` under modules: in the config');
+  }
+  const options = enabled.options as { lifetime: number; maxLifetime: number; maxUses: number; landingPage: boolean };
+  let uses = 1;
+  if (values.multi !== undefined) {
+    uses = Number(values.multi);
+    if (!Number.isInteger(uses) || uses < 1 || uses > options.maxUses) throw new UsageError(`--multi takes a whole number from 1 to ${options.maxUses} (modules.invites.maxUses)`);
+  }
+  let lifetimeMs = options.lifetime;
+  if (values.expires !== undefined) {
+    const { parseDuration } = await import('../lib/config/units.js');
+    try {
+      lifetimeMs = parseDuration(values.expires);
+    } catch (err) {
+      throw new UsageError(`--expires: ${(err as Error).message}`, 'use a duration like 12h, 7d or 30d');
+    }
+    if (lifetimeMs <= 0 || lifetimeMs > options.maxLifetime) throw new UsageError('--expires is beyond modules.invites.maxLifetime', 'ask for a shorter lifetime or raise maxLifetime');
+  }
+  const { bootCore } = await import('../lib/server.js');
+  const { createLogger } = await import('../lib/log.js');
+  const { createInviteOffline, listInvitesOffline } = await import('../modules/invites/offline.js');
+  const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
+  try {
+    const keyval = (store: string) => core.storage.keyval(store);
+    if (sub === 'list') {
+      for (const i of await listInvitesOffline(keyval, host)) {
+        if (i.expires <= Date.now()) continue;
+        process.stdout.write(`${i.token} ${i.kind}${i.inviter === undefined ? '' : ` of ${i.inviter}@${host}`} uses-left=${i.usesLeft} expires=${new Date(i.expires).toISOString()} by=${i.createdBy}\n`);
+      }
+      return 0;
+    }
+    let contactOf: string | undefined;
+    if (values.contact !== undefined) {
+      const jid = values.contact.includes('@') ? parseAccountJid(values.contact) : parseAccountJid(`${values.contact}@${host}`);
+      if (jid.domain !== host || !(await core.accounts.exists(host, jid.local!))) throw noAccount(jid);
+      contactOf = jid.local!;
+    }
+    const first = config.listeners.find((l) => l.type === 'https' || l.type === 'http');
+    const baseUrl = !options.landingPage ? undefined : config.http.publicUrl ?? (first === undefined ? undefined : `${first.type}://${host}:${first.port}`);
+    const created = await createInviteOffline(keyval, { host, uses, lifetimeMs, contactOf, baseUrl });
+    process.stdout.write(`${created.landingUrl ?? created.uri}\n`);
+    if (created.landingUrl !== undefined) process.stdout.write(`${created.uri}\n`);
+    process.stderr.write(`parley: invite for ${uses} account${uses === 1 ? '' : 's'} on ${host}, valid until ${new Date(created.invite.expires).toISOString()}\n`);
+    return 0;
+  } finally {
+    await core.close();
   }
 }
 
