@@ -39,6 +39,11 @@ Commands:
                                        account even with registration off; --multi: N
                                        accounts; --contact: also become USER's contact
   invite list [--host H]               list the unused invites, one a line
+  export [--host H] [--user U] [--no-archive]
+                                       write accounts and their data as XEP-0227 XML to
+                                       standard output (every host without --host)
+  import FILE                          read a XEP-0227 file (Parley's, Prosody's or
+                                       ejabberd's export) into the database
   migrate --from sqlite:PATH --to postgres://URL [--force]
                                        copy every table of an SQLite database into an
                                        empty PostgreSQL database (--force: replace its data)
@@ -67,6 +72,8 @@ const OPTIONS = {
   multi: { type: 'string' },
   expires: { type: 'string' },
   contact: { type: 'string' },
+  user: { type: 'string' },
+  'no-archive': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -80,6 +87,8 @@ const COMMANDS: Record<string, readonly OptionName[]> = {
   cert: ['config', 'out'],
   migrate: ['from', 'to', 'force'],
   invite: ['config', 'host', 'multi', 'expires', 'contact'],
+  export: ['config', 'host', 'user', 'no-archive'],
+  import: ['config'],
   help: [],
 };
 const USER_COMMANDS = ['add', 'del', 'passwd', 'list'];
@@ -88,7 +97,7 @@ interface Args {
   positionals: string[];
   values: {
     config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean;
-    host?: string; multi?: string; expires?: string; contact?: string;
+    host?: string; multi?: string; expires?: string; contact?: string; user?: string; 'no-archive'?: boolean;
   };
 }
 
@@ -142,6 +151,12 @@ async function main(argv: string[]): Promise<number | undefined> {
       return cert(positionals.slice(1), values.out, values.config ?? envConfig, configPath);
     case 'invite':
       return invite(positionals.slice(1), values, configPath);
+    case 'export':
+      expectArgs(positionals, 1, 1, 'export takes no arguments besides --host, --user and --no-archive');
+      return exportCommand(values, configPath);
+    case 'import':
+      expectArgs(positionals, 2, 2, 'import takes one FILE');
+      return importCommand(positionals[1]!, configPath);
     case 'migrate':
       expectArgs(positionals, 1, 1, 'migrate takes no arguments besides --from, --to and --force');
       return migrate(values.from, values.to, values.force === true);
@@ -412,6 +427,58 @@ async function invite(args: string[], values: Args['values'], configPath: string
     if (created.landingUrl !== undefined) process.stdout.write(`${created.uri}\n`);
     process.stderr.write(`parley: invite for ${uses} account${uses === 1 ? '' : 's'} on ${host}, valid until ${new Date(created.invite.expires).toISOString()}\n`);
     return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+// --- export / import (XEP-0227) -----------------------------------------------------------------
+
+async function exportCommand(values: Args['values'], configPath: string): Promise<number> {
+  const config = await readConfig(configPath);
+  const hosts = values.host === undefined && values.user === undefined ? config.hosts.map((h) => h.domain) : [commandHost(config, values.host, 'export --user')];
+  let user: string | undefined;
+  if (values.user !== undefined) {
+    const jid = values.user.includes('@') ? parseAccountJid(values.user) : parseAccountJid(`${values.user}@${hosts[0]}`);
+    if (jid.domain !== hosts[0]) throw new UsageError(`--user ${values.user} is not on ${hosts[0]}`);
+    user = jid.local!;
+  }
+  const { bootCore } = await import('../lib/server.js');
+  const { createLogger } = await import('../lib/log.js');
+  const { exportData } = await import('../lib/export/export.js');
+  const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
+  try {
+    if (user !== undefined && !(await core.accounts.exists(hosts[0]!, user))) throw noAccount(Jid.of(user, hosts[0]!));
+    const out = process.stdout;
+    const write = (chunk: string) => (out.write(chunk) ? undefined : new Promise<void>((done) => out.once('drain', () => done())));
+    const { users } = await exportData(core.storage, { hosts, user, archive: values['no-archive'] !== true }, write);
+    process.stderr.write(`parley: exported ${users} account${users === 1 ? '' : 's'}\n`);
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function importCommand(file: string, configPath: string): Promise<number> {
+  const config = await readConfig(configPath);
+  if (!existsSync(file)) throw new AdminError('PARLEY_ERR_NO_FILE', `${file} does not exist`, 'give the path of a XEP-0227 export');
+  const { createReadStream } = await import('node:fs');
+  const { bootCore } = await import('../lib/server.js');
+  const { createLogger } = await import('../lib/log.js');
+  const { importData } = await import('../lib/export/import.js');
+  const { PieFormatError } = await import('../lib/export/reader.js');
+  const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
+  try {
+    let report;
+    try {
+      report = await importData(core.storage, core.accounts, createReadStream(file), { hosts: config.hosts.map((h) => h.domain) });
+    } catch (err) {
+      if (err instanceof PieFormatError) throw new AdminError('PARLEY_ERR_IMPORT_FORMAT', `${file}: ${err.message}`, 'accounts before this point were imported; fix the file and import it again');
+      throw err;
+    }
+    for (const s of report.skipped) process.stderr.write(`parley: skipped ${s.jid}: ${s.reason}\n`);
+    process.stdout.write(`imported ${report.imported.length} account${report.imported.length === 1 ? '' : 's'}, skipped ${report.skipped.length}\n`);
+    return report.skipped.length === 0 ? 0 : EXIT_RUNTIME;
   } finally {
     await core.close();
   }
