@@ -223,6 +223,8 @@ const s2s = z.strictObject({
   trustedCAs: z.array(z.string().min(1)).default([]),
   /** Where to connect for a domain, instead of asking DNS (tests, private federations). */
   resolver: z.strictObject({ hosts: z.record(z.string(), s2sTarget).default({}) }).prefault({}),
+  /** Domains (and their subdomains) this server exchanges nothing with: abusive servers. */
+  blockedDomains: z.array(domainName).max(100_000).default([]),
 });
 
 export type S2sConfig = z.output<typeof s2s>;
