@@ -153,7 +153,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       },
     };
 
-    const streams = new StreamSet();
+    const streams = new StreamSet(l.newConnectionsPerIpPerMinute);
     const servers: NetServer[] = [];
     const addresses: RunningServer['addresses'] = [];
     cleanups.push(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined));

@@ -175,6 +175,8 @@ const limits = z.strictObject({
   depth: positiveInt.default(64),
   attributes: positiveInt.default(64),
   connectionsPerIp: positiveInt.default(64),
+  /** New client connections one address may open per minute (bursts of as many); more are refused. */
+  newConnectionsPerIpPerMinute: positiveInt.default(120),
   unauthenticatedTimeout: duration().prefault('30s'),
   idleTimeout: duration().optional(),
   inboundQueue: positiveInt.default(256),
