@@ -26,8 +26,9 @@ const USAGE = `Usage: parley <command> [options]
 
 Commands:
   start [--config FILE]                run the server
-  check [--config FILE]                validate the config, then check certificates, ports,
-                                       the database and DNS
+  check [--config FILE] [--dns SERVER] validate the config, then check certificates (hosts
+                                       and services), ports, the database, DNS (SRV and
+                                       addresses; --dns: ask this server) and risky settings
   user add JID [--password P]          create an account (asks for the password)
   user del JID                         delete an account
   user passwd JID [--password P]       change an account's password
@@ -74,6 +75,7 @@ const OPTIONS = {
   contact: { type: 'string' },
   user: { type: 'string' },
   'no-archive': { type: 'boolean' },
+  dns: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -82,7 +84,7 @@ type OptionName = keyof typeof OPTIONS;
 
 const COMMANDS: Record<string, readonly OptionName[]> = {
   start: ['config'],
-  check: ['config'],
+  check: ['config', 'dns'],
   user: ['config', 'password'],
   cert: ['config', 'out'],
   migrate: ['from', 'to', 'force'],
@@ -97,7 +99,7 @@ interface Args {
   positionals: string[];
   values: {
     config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean;
-    host?: string; multi?: string; expires?: string; contact?: string; user?: string; 'no-archive'?: boolean;
+    host?: string; multi?: string; expires?: string; contact?: string; user?: string; 'no-archive'?: boolean; dns?: string;
   };
 }
 
@@ -144,7 +146,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       return undefined;
     case 'check':
       expectArgs(positionals, 1, 1, 'check takes no arguments');
-      return check(configPath);
+      return check(configPath, values.dns);
     case 'user':
       return user(positionals.slice(1), values.password, configPath);
     case 'cert':
@@ -224,11 +226,18 @@ async function start(configPath: string): Promise<void> {
 
 type Status = 'ok' | 'warn' | 'FAIL';
 
-async function check(configPath: string): Promise<number> {
+async function check(configPath: string, dnsServer: string | undefined): Promise<number> {
   const config = await readConfig(configPath);
+  const { resolveModules } = await import('../lib/config/load.js');
+  const { checkDns } = await import('../lib/check/dns.js');
+  const { riskySettings } = await import('../lib/check/settings.js');
+  const { readCertificate, serviceCoverage } = await import('../lib/check/coverage.js');
+  const { whoListens } = await import('../lib/check/ports.js');
+  const perHost = resolveModules(config, await catalog());
   let failed = false;
   const line = (status: Status, what: string, detail: string): void => {
     process.stdout.write(`${status.padEnd(4)}  ${what}: ${detail}\n`);
+    if (status === 'FAIL') failed = true;
   };
   const fail = (what: string, err: unknown): void => {
     failed = true;
@@ -238,12 +247,25 @@ async function check(configPath: string): Promise<number> {
   };
   line('ok', 'config', `${resolve(configPath)} (${config.hosts.length} host${config.hosts.length === 1 ? '' : 's'}, ${config.listeners.length} listener${config.listeners.length === 1 ? '' : 's'})`);
 
+  // Service domains (MUC, upload) of each host, as the modules name them.
+  const servicesOf = (host: string): string[] => {
+    const out: string[] = [];
+    for (const m of perHost.get(host) ?? []) {
+      const domain = (m.options as { domain?: string } | undefined)?.domain;
+      if (m.name === 'muc') out.push(domain ?? `conference.${host}`);
+      if (m.name === 'upload') out.push(domain ?? `upload.${host}`);
+    }
+    return out;
+  };
+
+  const loadedCerts: Array<{ file: string; x509: import('node:crypto').X509Certificate }> = [];
   for (const host of config.hosts) {
     const what = `certificate ${host.domain}`;
     try {
       const store = await CertificateStore.load(config.tls, [host.domain], { generate: false });
       for (const info of store.describe()) {
         line('ok', what, `${info.certFile}, valid until ${info.notAfter.toISOString().slice(0, 10)}${info.selfSigned ? ', self-signed' : `, issued by ${info.issuer.replace(/\n/g, ', ')}`}`);
+        loadedCerts.push({ file: info.certFile, x509: await readCertificate(info.certFile) });
       }
       for (const w of store.check()) line('warn', what, `${w.code} ${w.message} (${w.hint})`);
     } catch (err) {
@@ -252,7 +274,15 @@ async function check(configPath: string): Promise<number> {
       } else fail(what, err);
     }
   }
+  if (loadedCerts.length > 0) {
+    for (const host of config.hosts) for (const service of servicesOf(host.domain)) {
+      const l = serviceCoverage(service, loadedCerts);
+      line(l.status, l.what, l.detail);
+    }
+  }
 
+  const kindOf = (type: string) =>
+    type === 'c2s' ? 'xmpp-client' as const : type === 's2s' ? 'xmpp-server' as const : type === 'component' ? 'xmpp-component' as const : type === 'http' ? 'http' as const : 'tls' as const;
   for (const [i, listener] of config.listeners.entries()) {
     const what = `listener ${listener.type} ${listener.address}:${listener.port}`;
     if (listener.port === 0) {
@@ -263,7 +293,10 @@ async function check(configPath: string): Promise<number> {
       await probePort(listener.address, listener.port, i);
       line('ok', what, 'free');
     } catch (err) {
-      fail(what, err);
+      // A running deployment holds its own ports: say so rather than fail.
+      if (err instanceof AdminError && err.code === 'PARLEY_ERR_PORT_IN_USE' && (await whoListens(listener.address, listener.port, kindOf(listener.type))) === 'expected') {
+        line('ok', what, `listening (a ${listener.type} server answers: this server is running?)`);
+      } else fail(what, err);
     }
   }
 
@@ -274,10 +307,22 @@ async function check(configPath: string): Promise<number> {
     fail(dbWhat, err instanceof AdminError ? err : new AdminError('PARLEY_ERR_DATABASE', `cannot reach the database: ${(err as Error).message}`, 'check storage: in the config and that the database is running'));
   }
 
-  for (const host of config.hosts) {
-    const result = await probeDns(host.domain);
-    if (result !== undefined) line(result.status, `dns ${host.domain}`, result.detail);
+  const resolver = new Resolver({ timeout: 2000, tries: 1 });
+  if (dnsServer !== undefined) {
+    try {
+      resolver.setServers([dnsServer]);
+    } catch (err) {
+      throw new UsageError(`--dns ${dnsServer}: ${(err as Error).message}`, 'give an address like 127.0.0.1 or 127.0.0.1:5353');
+    }
   }
+  const federates = config.listeners.some((l) => l.type === 's2s' || l.type === 's2s-tls');
+  for (const host of config.hosts) {
+    // Names that cannot be in public DNS are only looked up in a DNS server named with --dns.
+    if (dnsServer === undefined && isLocalName(host.domain)) continue;
+    for (const l of await checkDns(resolver, { host: host.domain, services: servicesOf(host.domain), federates })) line(l.status, l.what, l.detail);
+  }
+
+  for (const l of riskySettings(config, perHost)) line(l.status, l.what, l.detail);
 
   process.stdout.write(failed ? 'Problems found.\n' : 'All checks passed.\n');
   return failed ? EXIT_RUNTIME : 0;
@@ -331,28 +376,6 @@ async function probeDatabase(config: ParleyConfig): Promise<string> {
 
 function isLocalName(domain: string): boolean {
   return isIP(domain.replace(/^\[(.*)\]$/, '$1')) !== 0 || domain === 'localhost' || /\.(localhost|test|example|invalid|local)$/.test(domain);
-}
-
-/** RFC 6120 §3.2.1: clients look up _xmpp-client._tcp SRV records, then the domain itself. */
-async function probeDns(domain: string): Promise<{ status: Status; detail: string } | undefined> {
-  if (isLocalName(domain)) return undefined;
-  const resolver = new Resolver({ timeout: 2000, tries: 1 });
-  try {
-    const srv = await resolver.resolveSrv(`_xmpp-client._tcp.${domain}`);
-    return { status: 'ok', detail: `_xmpp-client._tcp → ${srv.map((r) => `${r.name}:${r.port}`).join(', ')}` };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTFOUND' && code !== 'ENODATA') return { status: 'warn', detail: `could not query DNS (${code ?? 'error'})` };
-  }
-  try {
-    await resolver.resolve4(domain);
-    return { status: 'ok', detail: 'no SRV records; clients will connect to the domain itself' };
-  } catch {
-    return {
-      status: 'warn',
-      detail: `no _xmpp-client._tcp SRV record and no address for ${domain} (clients cannot find this server: add SRV or A records)`,
-    };
-  }
 }
 
 // --- invite ------------------------------------------------------------------------------------
