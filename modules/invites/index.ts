@@ -5,6 +5,7 @@
 import { buildForm, defineModule, duration, Jid, StanzaError, xml, z } from '../../lib/module-api.js';
 import type { Element, PreAuthOrigin } from '../../lib/module-api.js';
 import adhoc, { type CommandResult } from '../adhoc/index.js';
+import presence from '../presence/index.js';
 import roster, { emptyItem } from '../roster/index.js';
 import { expiredPage, invitePage } from './page.js';
 import { INVITE_PATH, INVITE_STORE, InviteStore, inviteUri, NS_PARS, redeemInvite, type Invite, type NewInvite, type Redeemed } from './store.js';
@@ -43,11 +44,11 @@ export default defineModule({
   name: 'invites',
   xeps: [
     { xep: 401, version: '0.5.0', status: 'partial', note: 'no password reset invites' },
-    { xep: 379, version: '0.3.3', status: 'partial', note: 'tokens of contact invites create accounts; subscriptions of existing accounts are left to clients' },
+    { xep: 379, version: '0.3.3', status: 'partial', note: 'the server pre-approves a subscription request carrying a valid token; the inviter\'s request back is left to the client' },
     { xep: 445, version: '0.2.0', status: 'complete' },
   ],
   requires: [adhoc],
-  optional: [roster],
+  optional: [roster, presence],
   config: z.strictObject({
     /** How long an invite stays valid unless its creator says otherwise. */
     lifetime: duration().default(7 * 24 * 3600 * 1000),
@@ -129,6 +130,26 @@ export default defineModule({
     ctx.streamFeature({ stage: 'pre-auth', build: () => xml('register', { xmlns: NS_INVITE }) });
     ctx.streamFeature({ stage: 'pre-auth', build: () => xml('register', { xmlns: NS_IBR_TOKEN }) });
 
+    // XEP-0379 §4: someone who already has an account opens a contact invite; their client sends
+    // the token with its subscription request. A valid one pre-approves the request (RFC 6121
+    // §3.4), so the presence module answers it with `subscribed` as it handles it.
+    if (rosterApi) {
+      const roster = rosterApi;
+      ctx.on('presence/inbound', async ({ stanza }) => {
+        if (stanza.type !== 'subscribe' || stanza.to?.local === undefined || stanza.to.domain !== ctx.host) return undefined;
+        const token = stanza.el.getChild('preauth', NS_PARS)?.attrs.token;
+        if (typeof token !== 'string' || token === '') return undefined;
+        const invite = await store.valid(token);
+        if (!invite || invite.kind !== 'contact' || invite.inviter !== stanza.to.local) return undefined;
+        if (!(await store.use(token, undefined))) return undefined;
+        const user = stanza.to.bare();
+        const contact = stanza.from.bare();
+        await roster.update(user, contact, (current) => ({ ...(current ?? emptyItem(contact)), approved: true }));
+        ctx.log.info({ user: user.toString(), contact: contact.toString() }, 'subscription pre-approved by an invite');
+        return undefined;
+      }, { before: [presence] });
+    }
+
     // ---------------------------------------------------------------- ad-hoc commands
 
     const expireField = (invite: Invite) => new Date(invite.expires).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -177,7 +198,8 @@ export default defineModule({
 
     if (ctx.config.landingPage) {
       ctx.http.route({ methods: ['GET', 'HEAD'], pathPrefix: INVITE_PATH }, async (req, res) => {
-        const token = decodeURIComponent((req.url ?? '').slice(INVITE_PATH.length).split(/[?#]/)[0] ?? '');
+        // Tokens are base64url: nothing to decode, and anything else names no invite.
+        const token = (req.url ?? '').slice(INVITE_PATH.length).split(/[?#]/)[0] ?? '';
         const invite = await store.valid(token);
         // Tokens are per host: another host's instance may know this one.
         if (!invite && ctx.server.hosts.length > 1) return 'pass';

@@ -178,6 +178,41 @@ describe('invites (XEP-0401, XEP-0379, XEP-0445)', () => {
     });
   });
 
+  describe('a subscription request carrying a contact invite token (XEP-0379)', () => {
+    beforeEach(() => start());
+
+    it('is approved at once, and spends the invite', async () => {
+      const token = tokenOf(fields(await command(alice, 'urn:xmpp:invite#invite')).uri!);
+      await h.createAccount('juliet');
+      const juliet = await h.connect('juliet@example.com/balcony');
+      await juliet.get(xml('query', { xmlns: NS.roster }), 'juliet@example.com'); // RFC 6121 §3.1.6: to interested resources
+      await juliet.sendPresence();
+      await juliet.sendPresence({ to: 'alice@example.com', type: 'subscribe' }, xml('preauth', { xmlns: NS_PARS, token }));
+      const approved = await juliet.next((s) => s.name === 'presence' && s.attrs.type === 'subscribed');
+      expect(approved.attrs.from).to.equal('alice@example.com');
+      const item = await h.api(roster).get(Jid.parse('alice@example.com'), Jid.parse('juliet@example.com'));
+      expect(item?.subscription).to.equal('from');
+      // Spent: a second person's request with the same token waits for alice as usual.
+      await h.createAccount('nurse');
+      const nurse = await h.connect('nurse@example.com/x');
+      await nurse.get(xml('query', { xmlns: NS.roster }), 'nurse@example.com');
+      await nurse.sendPresence();
+      await nurse.sendPresence({ to: 'alice@example.com', type: 'subscribe' }, xml('preauth', { xmlns: NS_PARS, token }));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(nurse.received.some((s) => s.name === 'presence' && s.attrs.type === 'subscribed')).to.equal(false);
+    });
+
+    it('is left to the user when the token is not one of theirs', async () => {
+      const token = tokenOf(fields(await command(boss, 'urn:xmpp:invite#invite')).uri!);
+      await h.createAccount('juliet');
+      const juliet = await h.connect('juliet@example.com/balcony');
+      await juliet.sendPresence();
+      await juliet.sendPresence({ to: 'alice@example.com', type: 'subscribe' }, xml('preauth', { xmlns: NS_PARS, token }));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(juliet.received.some((s) => s.name === 'presence' && s.attrs.type === 'subscribed')).to.equal(false);
+    });
+  });
+
   it('leaves registration closed (service-unavailable) without the invites module', async () => {
     h = await Harness.start({ modules: [register] });
     const handler = h.runtime().preAuthIqs.get(preAuthKey('get', R, 'query'));
