@@ -19,6 +19,8 @@ export interface ReportQueue {
   /** Reports on this host, oldest first; at most `limit`. */
   list(limit: number): Promise<QueuedReport[]>;
   count(): Promise<number>;
+  /** One report by its id. */
+  get(id: string): Promise<QueuedReport | undefined>;
   /** Drops one report; false when there was none with that id. */
   dismiss(id: string): Promise<boolean>;
   /** Drops every report about a JID (bare); returns how many. */
@@ -88,6 +90,12 @@ export function reportQueue(opts: {
       if (!parts || (await store.get(host, parts.user, parts.key)) === undefined) return false;
       await store.delete(host, parts.user, parts.key);
       return true;
+    },
+    async get(id) {
+      const parts = split(id);
+      if (!parts) return undefined;
+      const value = await store.get(host, parts.user, parts.key);
+      return value === undefined ? undefined : toQueued({ user: parts.user, key: parts.key, value });
     },
     dismissAbout,
     async disableReported(jid) {

@@ -45,7 +45,7 @@ export function spamReportsCommand(queue: ReportQueue, isAdmin: (from: Jid) => b
       const id = form.value('report');
       const action = form.value('action') ?? 'dismiss';
       if (!id) throw StanzaError.badRequest('choose a report');
-      const report = (await queue.list(Number.MAX_SAFE_INTEGER)).find((q) => q.id === id);
+      const report = await queue.get(id);
       if (!report) throw StanzaError.itemNotFound('that report is gone (dismissed meanwhile?)');
       switch (action) {
         case 'dismiss':
