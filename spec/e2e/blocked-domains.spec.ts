@@ -2,7 +2,7 @@
 // and what local users send there bounces with policy-violation before any module acts on it.
 import { expect } from 'chai';
 import net from 'node:net';
-import { loggedIn, RawClient, sleep } from '../helpers/raw-client.js';
+import { loggedIn, sleep } from '../helpers/raw-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 describe('e2e: blocked domains', function () {
@@ -65,6 +65,5 @@ describe('e2e: blocked domains', function () {
     const roster = await c.waitForElement((e) => e.name === 'iq' && e.attrs.id === 'r1');
     expect(roster.child('query')?.children ?? []).to.deep.equal([]);
     c.close();
-    void RawClient;
   });
 });

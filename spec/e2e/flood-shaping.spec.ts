@@ -60,7 +60,6 @@ describe('e2e: flood shaping', function () {
     await sink.waitForElement(() => countAt(sink, (id) => id.startsWith('f-')) >= FLOOD, 30_000);
     const elapsed = (performance.now() - started) / 1000;
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    // eslint-disable-next-line no-console
     console.log(`      flood: ${FLOOD} messages in ${elapsed.toFixed(2)} s (${(FLOOD / elapsed).toFixed(0)}/s, limit ${RATE}/s, burst ${RATE * 2}); `
       + `alice→bob median ${median(baseline).toFixed(1)} ms before, ${median(during).toFixed(1)} ms during (max ${Math.max(...during).toFixed(1)} ms)`);
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { buildForm, Jid, NS, xml } from '../../../lib/module-api.js';
+import { Jid, NS, xml } from '../../../lib/module-api.js';
 import type { Element, PreAuthOrigin } from '../../../lib/module-api.js';
 import { preAuthKey } from '../../../lib/routing/host-runtime.js';
 import adhoc from '../../../modules/adhoc/index.js';
@@ -218,6 +218,5 @@ describe('invites (XEP-0401, XEP-0379, XEP-0445)', () => {
     const handler = h.runtime().preAuthIqs.get(preAuthKey('get', R, 'query'));
     expect(handler).to.equal(undefined);
     expect(h.runtime().preAuthIqs.get(preAuthKey('set', NS_PARS, 'preauth'))).to.equal(undefined);
-    void buildForm;
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Jid, xml } from '../../../lib/module-api.js';
+import { Jid } from '../../../lib/module-api.js';
 import presence from '../../../modules/presence/index.js';
 import roster from '../../../modules/roster/index.js';
 import { SubscriptionRequestLimit } from '../../../modules/presence/subscription-limit.js';
@@ -28,7 +28,6 @@ describe('presence: subscription request limit', () => {
     const o = await h.connect('other@example.com/x');
     await o.sendPresence({ to: 'target9@remote.example', type: 'subscribe' });
     expect(await h.api(roster).items(Jid.parse('other@example.com'))).to.have.length(1);
-    void xml;
   });
 
   it('counts in a sliding hour', () => {
