@@ -28,8 +28,9 @@ const USAGE = `Usage: parley <command> [options]
 
 Commands:
   start [--config FILE]                run the server
-  check [--config FILE]                validate the config, then check certificates, ports,
-                                       the database and DNS
+  check [--config FILE] [--dns SERVER] validate the config, then check certificates (hosts
+                                       and services), ports, the database, DNS (SRV and
+                                       addresses; --dns: ask this server) and risky settings
   user add JID [--password P]          create an account (asks for the password)
   user del JID                         delete an account
   user passwd JID [--password P]       change an account's password
@@ -43,6 +44,16 @@ Commands:
   admin token list | revoke NAME       list token names and scopes, or revoke one
   cert generate DOMAIN... [--out DIR]  write a self-signed <domain>.crt/.key per domain
                                        (default DIR: tls.certificates of the config)
+  invite create [--host H] [--multi N] [--expires 7d] [--contact USER]
+                                       print an invite link (XEP-0401) that creates an
+                                       account even with registration off; --multi: N
+                                       accounts; --contact: also become USER's contact
+  invite list [--host H]               list the unused invites, one a line
+  export [--host H] [--user U] [--no-archive]
+                                       write accounts and their data as XEP-0227 XML to
+                                       standard output (every host without --host)
+  import FILE                          read a XEP-0227 file (Parley's, Prosody's or
+                                       ejabberd's export) into the database
   migrate --from sqlite:PATH --to postgres://URL [--force]
                                        copy every table of an SQLite database into an
                                        empty PostgreSQL database (--force: replace its data)
@@ -68,6 +79,13 @@ const OPTIONS = {
   to: { type: 'string' },
   force: { type: 'boolean' },
   scope: { type: 'string' },
+  host: { type: 'string' },
+  multi: { type: 'string' },
+  expires: { type: 'string' },
+  contact: { type: 'string' },
+  user: { type: 'string' },
+  'no-archive': { type: 'boolean' },
+  dns: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -76,19 +94,25 @@ type OptionName = keyof typeof OPTIONS;
 
 const COMMANDS: Record<string, readonly OptionName[]> = {
   start: ['config'],
-  check: ['config'],
+  check: ['config', 'dns'],
   user: ['config', 'password'],
   cert: ['config', 'out'],
   migrate: ['from', 'to', 'force'],
   reload: ['config'],
   admin: ['config', 'scope'],
+  invite: ['config', 'host', 'multi', 'expires', 'contact'],
+  export: ['config', 'host', 'user', 'no-archive'],
+  import: ['config'],
   help: [],
 };
 const USER_COMMANDS = ['add', 'del', 'passwd', 'list'];
 
 interface Args {
   positionals: string[];
-  values: { config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; scope?: string; help?: boolean; version?: boolean };
+  values: {
+    config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; scope?: string; help?: boolean; version?: boolean;
+    host?: string; multi?: string; expires?: string; contact?: string; user?: string; 'no-archive'?: boolean; dns?: string;
+  };
 }
 
 /** Returns the exit code, or undefined when the process should keep running (start). */
@@ -134,7 +158,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       return undefined;
     case 'check':
       expectArgs(positionals, 1, 1, 'check takes no arguments');
-      return check(configPath);
+      return check(configPath, values.dns);
     case 'user':
       return user(positionals.slice(1), values.password, configPath);
     case 'reload':
@@ -144,6 +168,14 @@ async function main(argv: string[]): Promise<number | undefined> {
       return adminCommand(positionals.slice(1), values.scope, configPath);
     case 'cert':
       return cert(positionals.slice(1), values.out, values.config ?? envConfig, configPath);
+    case 'invite':
+      return invite(positionals.slice(1), values, configPath);
+    case 'export':
+      expectArgs(positionals, 1, 1, 'export takes no arguments besides --host, --user and --no-archive');
+      return exportCommand(values, configPath);
+    case 'import':
+      expectArgs(positionals, 2, 2, 'import takes one FILE');
+      return importCommand(positionals[1]!, configPath);
     case 'migrate':
       expectArgs(positionals, 1, 1, 'migrate takes no arguments besides --from, --to and --force');
       return migrate(values.from, values.to, values.force === true);
@@ -305,11 +337,18 @@ async function adminCommand(args: string[], scope: string | undefined, configPat
 
 type Status = 'ok' | 'warn' | 'FAIL';
 
-async function check(configPath: string): Promise<number> {
+async function check(configPath: string, dnsServer: string | undefined): Promise<number> {
   const config = await readConfig(configPath);
+  const { resolveModules } = await import('../lib/config/load.js');
+  const { checkDns } = await import('../lib/check/dns.js');
+  const { riskySettings } = await import('../lib/check/settings.js');
+  const { readCertificate, serviceCoverage } = await import('../lib/check/coverage.js');
+  const { whoListens } = await import('../lib/check/ports.js');
+  const perHost = resolveModules(config, await catalog());
   let failed = false;
   const line = (status: Status, what: string, detail: string): void => {
     process.stdout.write(`${status.padEnd(4)}  ${what}: ${detail}\n`);
+    if (status === 'FAIL') failed = true;
   };
   const fail = (what: string, err: unknown): void => {
     failed = true;
@@ -319,12 +358,25 @@ async function check(configPath: string): Promise<number> {
   };
   line('ok', 'config', `${resolve(configPath)} (${config.hosts.length} host${config.hosts.length === 1 ? '' : 's'}, ${config.listeners.length} listener${config.listeners.length === 1 ? '' : 's'})`);
 
+  // Service domains (MUC, upload) of each host, as the modules name them.
+  const servicesOf = (host: string): string[] => {
+    const out: string[] = [];
+    for (const m of perHost.get(host) ?? []) {
+      const domain = (m.options as { domain?: string } | undefined)?.domain;
+      if (m.name === 'muc') out.push(domain ?? `conference.${host}`);
+      if (m.name === 'upload') out.push(domain ?? `upload.${host}`);
+    }
+    return out;
+  };
+
+  const loadedCerts: Array<{ file: string; x509: import('node:crypto').X509Certificate }> = [];
   for (const host of config.hosts) {
     const what = `certificate ${host.domain}`;
     try {
       const store = await CertificateStore.load(config.tls, [host.domain], { generate: false });
       for (const info of store.describe()) {
         line('ok', what, `${info.certFile}, valid until ${info.notAfter.toISOString().slice(0, 10)}${info.selfSigned ? ', self-signed' : `, issued by ${info.issuer.replace(/\n/g, ', ')}`}`);
+        loadedCerts.push({ file: info.certFile, x509: await readCertificate(info.certFile) });
       }
       for (const w of store.check()) line('warn', what, `${w.code} ${w.message} (${w.hint})`);
     } catch (err) {
@@ -333,7 +385,15 @@ async function check(configPath: string): Promise<number> {
       } else fail(what, err);
     }
   }
+  if (loadedCerts.length > 0) {
+    for (const host of config.hosts) for (const service of servicesOf(host.domain)) {
+      const l = serviceCoverage(service, loadedCerts);
+      line(l.status, l.what, l.detail);
+    }
+  }
 
+  const kindOf = (type: string) =>
+    type === 'c2s' ? 'xmpp-client' as const : type === 's2s' ? 'xmpp-server' as const : type === 'component' ? 'xmpp-component' as const : type === 'http' ? 'http' as const : 'tls' as const;
   for (const [i, listener] of config.listeners.entries()) {
     const what = `listener ${listener.type} ${listener.address}:${listener.port}`;
     if (listener.port === 0) {
@@ -344,7 +404,10 @@ async function check(configPath: string): Promise<number> {
       await probePort(listener.address, listener.port, i);
       line('ok', what, 'free');
     } catch (err) {
-      fail(what, err);
+      // A running deployment holds its own ports: say so rather than fail.
+      if (err instanceof AdminError && err.code === 'PARLEY_ERR_PORT_IN_USE' && (await whoListens(listener.address, listener.port, kindOf(listener.type))) === 'expected') {
+        line('ok', what, `listening (a ${listener.type} server answers: this server is running?)`);
+      } else fail(what, err);
     }
   }
 
@@ -355,10 +418,22 @@ async function check(configPath: string): Promise<number> {
     fail(dbWhat, err instanceof AdminError ? err : new AdminError('PARLEY_ERR_DATABASE', `cannot reach the database: ${(err as Error).message}`, 'check storage: in the config and that the database is running'));
   }
 
-  for (const host of config.hosts) {
-    const result = await probeDns(host.domain);
-    if (result !== undefined) line(result.status, `dns ${host.domain}`, result.detail);
+  const resolver = new Resolver({ timeout: 2000, tries: 1 });
+  if (dnsServer !== undefined) {
+    try {
+      resolver.setServers([dnsServer]);
+    } catch (err) {
+      throw new UsageError(`--dns ${dnsServer}: ${(err as Error).message}`, 'give an address like 127.0.0.1 or 127.0.0.1:5353');
+    }
   }
+  const federates = config.listeners.some((l) => l.type === 's2s' || l.type === 's2s-tls');
+  for (const host of config.hosts) {
+    // Names that cannot be in public DNS are only looked up in a DNS server named with --dns.
+    if (dnsServer === undefined && isLocalName(host.domain)) continue;
+    for (const l of await checkDns(resolver, { host: host.domain, services: servicesOf(host.domain), federates })) line(l.status, l.what, l.detail);
+  }
+
+  for (const l of riskySettings(config, perHost)) line(l.status, l.what, l.detail);
 
   process.stdout.write(failed ? 'Problems found.\n' : 'All checks passed.\n');
   return failed ? EXIT_RUNTIME : 0;
@@ -414,25 +489,132 @@ function isLocalName(domain: string): boolean {
   return isIP(domain.replace(/^\[(.*)\]$/, '$1')) !== 0 || domain === 'localhost' || /\.(localhost|test|example|invalid|local)$/.test(domain);
 }
 
-/** RFC 6120 §3.2.1: clients look up _xmpp-client._tcp SRV records, then the domain itself. */
-async function probeDns(domain: string): Promise<{ status: Status; detail: string } | undefined> {
-  if (isLocalName(domain)) return undefined;
-  const resolver = new Resolver({ timeout: 2000, tries: 1 });
-  try {
-    const srv = await resolver.resolveSrv(`_xmpp-client._tcp.${domain}`);
-    return { status: 'ok', detail: `_xmpp-client._tcp → ${srv.map((r) => `${r.name}:${r.port}`).join(', ')}` };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTFOUND' && code !== 'ENODATA') return { status: 'warn', detail: `could not query DNS (${code ?? 'error'})` };
+// --- invite ------------------------------------------------------------------------------------
+
+/** The host a command acts on: --host, or the only host of the config. */
+function commandHost(config: ParleyConfig, host: string | undefined, command: string): string {
+  const hosts = config.hosts.map((h) => h.domain);
+  if (host === undefined) {
+    if (hosts.length === 1) return hosts[0]!;
+    throw new UsageError(`${command} needs --host: this server has ${hosts.length} hosts`, `use one of ${hosts.join(', ')}`);
   }
+  const domain = prepDomainArg(host);
+  if (!hosts.includes(domain)) {
+    throw new AdminError('PARLEY_ERR_UNKNOWN_HOST', `${domain} is not a host of this server`, `use one of ${hosts.join(', ')}`);
+  }
+  return domain;
+}
+
+async function invite(args: string[], values: Args['values'], configPath: string): Promise<number> {
+  const sub = args[0];
+  if (sub !== 'create' && sub !== 'list') throw new UsageError('invite needs a subcommand: create or list');
+  if (args.length !== 1) throw new UsageError(`invite ${sub} takes no arguments besides its options`);
+  if (sub === 'list' && (values.multi !== undefined || values.expires !== undefined || values.contact !== undefined)) {
+    throw new UsageError('invite list takes only --host');
+  }
+  const config = await readConfig(configPath);
+  const host = commandHost(config, values.host, `invite ${sub}`);
+  const { resolveModules } = await import('../lib/config/load.js');
+  const enabled = resolveModules(config, await catalog()).get(host)?.find((m) => m.name === 'invites');
+  if (enabled === undefined) {
+    throw new AdminError('PARLEY_ERR_INVITES_OFF', `the invites module is not enabled on ${host}`, 'add `invites: {}` under modules: in the config');
+  }
+  const options = enabled.options as { lifetime: number; maxLifetime: number; maxUses: number; landingPage: boolean };
+  let uses = 1;
+  if (values.multi !== undefined) {
+    uses = Number(values.multi);
+    if (!Number.isInteger(uses) || uses < 1 || uses > options.maxUses) throw new UsageError(`--multi takes a whole number from 1 to ${options.maxUses} (modules.invites.maxUses)`);
+  }
+  let lifetimeMs = options.lifetime;
+  if (values.expires !== undefined) {
+    const { parseDuration } = await import('../lib/config/units.js');
+    try {
+      lifetimeMs = parseDuration(values.expires);
+    } catch (err) {
+      throw new UsageError(`--expires: ${(err as Error).message}`, 'use a duration like 12h, 7d or 30d');
+    }
+    if (lifetimeMs <= 0 || lifetimeMs > options.maxLifetime) throw new UsageError('--expires is beyond modules.invites.maxLifetime', 'ask for a shorter lifetime or raise maxLifetime');
+  }
+  const { bootCore } = await import('../lib/server.js');
+  const { createLogger } = await import('../lib/log.js');
+  const { createInviteOffline, listInvitesOffline } = await import('../modules/invites/offline.js');
+  const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
   try {
-    await resolver.resolve4(domain);
-    return { status: 'ok', detail: 'no SRV records; clients will connect to the domain itself' };
-  } catch {
-    return {
-      status: 'warn',
-      detail: `no _xmpp-client._tcp SRV record and no address for ${domain} (clients cannot find this server: add SRV or A records)`,
-    };
+    const keyval = (store: string) => core.storage.keyval(store);
+    if (sub === 'list') {
+      for (const i of await listInvitesOffline(keyval, host)) {
+        if (i.expires <= Date.now()) continue;
+        process.stdout.write(`${i.token} ${i.kind}${i.inviter === undefined ? '' : ` of ${i.inviter}@${host}`} uses-left=${i.usesLeft} expires=${new Date(i.expires).toISOString()} by=${i.createdBy}\n`);
+      }
+      return 0;
+    }
+    let contactOf: string | undefined;
+    if (values.contact !== undefined) {
+      const jid = values.contact.includes('@') ? parseAccountJid(values.contact) : parseAccountJid(`${values.contact}@${host}`);
+      if (jid.domain !== host || !(await core.accounts.exists(host, jid.local!))) throw noAccount(jid);
+      contactOf = jid.local!;
+    }
+    const first = config.listeners.find((l) => l.type === 'https' || l.type === 'http');
+    const baseUrl = !options.landingPage ? undefined : config.http.publicUrl ?? (first === undefined ? undefined : `${first.type}://${host}:${first.port}`);
+    const created = await createInviteOffline(keyval, { host, uses, lifetimeMs, contactOf, baseUrl });
+    process.stdout.write(`${created.landingUrl ?? created.uri}\n`);
+    if (created.landingUrl !== undefined) process.stdout.write(`${created.uri}\n`);
+    process.stderr.write(`parley: invite for ${uses} account${uses === 1 ? '' : 's'} on ${host}, valid until ${new Date(created.invite.expires).toISOString()}\n`);
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+// --- export / import (XEP-0227) -----------------------------------------------------------------
+
+async function exportCommand(values: Args['values'], configPath: string): Promise<number> {
+  const config = await readConfig(configPath);
+  const hosts = values.host === undefined && values.user === undefined ? config.hosts.map((h) => h.domain) : [commandHost(config, values.host, 'export --user')];
+  let user: string | undefined;
+  if (values.user !== undefined) {
+    const jid = values.user.includes('@') ? parseAccountJid(values.user) : parseAccountJid(`${values.user}@${hosts[0]}`);
+    if (jid.domain !== hosts[0]) throw new UsageError(`--user ${values.user} is not on ${hosts[0]}`);
+    user = jid.local!;
+  }
+  const { bootCore } = await import('../lib/server.js');
+  const { createLogger } = await import('../lib/log.js');
+  const { exportData } = await import('../lib/export/export.js');
+  const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
+  try {
+    if (user !== undefined && !(await core.accounts.exists(hosts[0]!, user))) throw noAccount(Jid.of(user, hosts[0]!));
+    const out = process.stdout;
+    const write = (chunk: string) => (out.write(chunk) ? undefined : new Promise<void>((done) => out.once('drain', () => done())));
+    const { users } = await exportData(core.storage, { hosts, user, archive: values['no-archive'] !== true }, write);
+    process.stderr.write(`parley: exported ${users} account${users === 1 ? '' : 's'}\n`);
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function importCommand(file: string, configPath: string): Promise<number> {
+  const config = await readConfig(configPath);
+  if (!existsSync(file)) throw new AdminError('PARLEY_ERR_NO_FILE', `${file} does not exist`, 'give the path of a XEP-0227 export');
+  const { createReadStream } = await import('node:fs');
+  const { bootCore } = await import('../lib/server.js');
+  const { createLogger } = await import('../lib/log.js');
+  const { importData } = await import('../lib/export/import.js');
+  const { PieFormatError } = await import('../lib/export/reader.js');
+  const core = await bootCore(config, createLogger({ level: 'warn', pretty: false }));
+  try {
+    let report;
+    try {
+      report = await importData(core.storage, core.accounts, createReadStream(file), { hosts: config.hosts.map((h) => h.domain) });
+    } catch (err) {
+      if (err instanceof PieFormatError) throw new AdminError('PARLEY_ERR_IMPORT_FORMAT', `${file}: ${err.message}`, 'accounts before this point were imported; fix the file and import it again');
+      throw err;
+    }
+    for (const s of report.skipped) process.stderr.write(`parley: skipped ${s.jid}: ${s.reason}\n`);
+    process.stdout.write(`imported ${report.imported.length} account${report.imported.length === 1 ? '' : 's'}, skipped ${report.skipped.length}\n`);
+    return report.skipped.length === 0 ? 0 : EXIT_RUNTIME;
+  } finally {
+    await core.close();
   }
 }
 

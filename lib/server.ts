@@ -4,6 +4,7 @@ import type { Server as NetServer, AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type { ParleyConfig } from './config/schema.js';
 import { resolveModules } from './config/load.js';
+import { DomainBlocklist } from './routing/domain-blocklist.js';
 import { AdminError } from './config/errors.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -90,6 +91,7 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
     const sessions = new SessionDirectory();
     const runtimes = new Map(hostNames.map((h) => [h, new HostRuntime(h)]));
     const router = new Router(runtimes, sessions, accounts, log);
+    if (config.s2s.blockedDomains.length > 0) router.blocked = new DomainBlocklist(config.s2s.blockedDomains);
     const perHost = resolveModules(config, MODULE_CATALOG);
     await migrateModules(storage, MODULES);
     const server = {
@@ -179,7 +181,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       },
     };
 
-    const streams = new StreamSet();
+    const streams = new StreamSet(l.newConnectionsPerIpPerMinute);
     const servers: NetServer[] = [];
     const addresses: RunningServer['addresses'] = [];
     cleanups.push(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined));

@@ -177,6 +177,8 @@ const limits = z.strictObject({
   depth: positiveInt.default(64),
   attributes: positiveInt.default(64),
   connectionsPerIp: positiveInt.default(64),
+  /** New client connections one address may open per minute (bursts of as many); more are refused. */
+  newConnectionsPerIpPerMinute: positiveInt.default(120),
   unauthenticatedTimeout: duration().prefault('30s'),
   idleTimeout: duration().optional(),
   inboundQueue: positiveInt.default(256),
@@ -225,6 +227,8 @@ const s2s = z.strictObject({
   trustedCAs: z.array(z.string().min(1)).default([]),
   /** Where to connect for a domain, instead of asking DNS (tests, private federations). */
   resolver: z.strictObject({ hosts: z.record(z.string(), s2sTarget).default({}) }).prefault({}),
+  /** Domains (and their subdomains) this server exchanges nothing with: abusive servers. */
+  blockedDomains: z.array(domainName).max(100_000).default([]),
 });
 
 export type S2sConfig = z.output<typeof s2s>;

@@ -32,6 +32,7 @@ import time from '../../modules/time/index.js';
 import upload from '../../modules/upload/index.js';
 import extdisco from '../../modules/extdisco/index.js';
 import fast from '../../modules/fast/index.js';
+import invites from '../../modules/invites/index.js';
 import vcard from '../../modules/vcard/index.js';
 import version from '../../modules/version/index.js';
 
@@ -51,6 +52,7 @@ export const MODULES: readonly AnyModule[] = [
   disco as AnyModule,
   extdisco as AnyModule,
   fast as AnyModule,
+  invites as AnyModule,
   last as AnyModule,
   mam as AnyModule,
   mds as AnyModule,

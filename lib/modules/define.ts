@@ -69,6 +69,11 @@ export interface PreAuthOrigin {
   readonly remoteAddress: string;
   /** TLS is in place. */
   readonly secure: boolean;
+  /**
+   * The same object for every IQ of this stream, and only of it: a WeakMap key for state one IQ
+   * leaves for the next (a XEP-0401 invite token checked before the registration it allows).
+   */
+  readonly stream: object;
 }
 
 /** Answers an IQ sent before authentication: its reply payload, nothing, or an error. */

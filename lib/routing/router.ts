@@ -10,6 +10,7 @@ import type { AccountService } from '../accounts/types.js';
 import type { SessionDirectory } from '../sessions/directory.js';
 import type { C2sSession } from '../sessions/c2s-session.js';
 import type { HostRuntime } from './host-runtime.js';
+import type { DomainBlocklist } from './domain-blocklist.js';
 import type { IqOrigin, IqTarget } from './iq-registry.js';
 
 export type ServiceHandler = (stanza: Stanza) => void | Promise<void>;
@@ -22,10 +23,21 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * RFC 6120 §8.3.3.12: the sender breaks a local policy (this server talks to no one there), of
+ * type modify (send it elsewhere); not remote-server-not-found, which would claim the domain
+ * does not exist.
+ */
+function blockedDomainError(domain: string): StanzaError {
+  return new StanzaError('policy-violation', { type: 'modify', text: `this server exchanges nothing with ${domain}` });
+}
+
 export class Router {
   private readonly services = new Map<string, { host: string; handler: ServiceHandler }>();
   private readonly pending = new Map<string, Pending>();
   remote: RemoteRoute | undefined;
+  /** Domains nothing is exchanged with (config `s2s.blockedDomains`); set by the server. */
+  blocked: DomainBlocklist | undefined;
 
   constructor(
     private readonly hosts: ReadonlyMap<string, HostRuntime>,
@@ -55,6 +67,8 @@ export class Router {
       if (err instanceof StanzaError && el.attrs.type !== 'error') session.send(errorReply(el, err, session.jid.domain));
       return;
     }
+    // Before any module sees it: no roster item or pending subscription for a blocked domain.
+    if (stanza.to && this.isBlocked(stanza.to.domain)) return this.bounce(stanza, blockedDomainError(stanza.to.domain));
     const runtime = this.hosts.get(session.host)!;
     const verdict = await runtime.hooks.filter('stanza/inbound', { session, stanza });
     if (verdict !== 'pass') {
@@ -141,7 +155,13 @@ export class Router {
     return true;
   }
 
+  /** A remote domain this server refuses (never one of its own). */
+  isBlocked(domain: string): boolean {
+    return this.blocked !== undefined && !this.isLocal(domain) && this.blocked.has(domain);
+  }
+
   private async toRemote(stanza: Stanza): Promise<void> {
+    if (stanza.to && this.isBlocked(stanza.to.domain)) return this.bounce(stanza, blockedDomainError(stanza.to.domain));
     const origin = this.runtimeFor(stanza.from.domain);
     if (origin) {
       const verdict = await origin.hooks.filter('stanza/remote', { stanza });

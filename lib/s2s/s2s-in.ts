@@ -13,6 +13,16 @@ import type { Logger } from '../log.js';
 import type { StreamFraming } from '../transport/types.js';
 import { streamErrorElement, type StreamErrorCondition } from '../stream/stream-error.js';
 import { domainAttr, xmlLimits, type ReverseSink, type S2sEnv, type S2sStreamTransport } from './types.js';
+import { DomainBlocklist } from '../routing/domain-blocklist.js';
+
+const blocklists = new WeakMap<readonly string[], DomainBlocklist>();
+
+/** Config `s2s.blockedDomains`, as a lookup built once per config. */
+function blocklistOf(domains: readonly string[]): DomainBlocklist {
+  let list = blocklists.get(domains);
+  if (!list) blocklists.set(domains, (list = new DomainBlocklist(domains)));
+  return list;
+}
 
 type State = 'wait-header' | 'open' | 'tls-upgrading' | 'closing' | 'closed';
 
@@ -175,6 +185,11 @@ export class S2sInStream implements ReverseSink {
       return this.streamError('invalid-from', 'the domain changed on restart');
     }
     if (from !== undefined) this.peerDomain = from;
+    // RFC 6120 §4.9.3.14: a server this one refuses to talk to (config s2s.blockedDomains).
+    if (from !== undefined && this.isBlocked(from)) {
+      this.log.info({ from }, 's2s-in from a blocked domain refused');
+      return this.streamError('policy-violation', 'this server does not accept connections from your domain');
+    }
     this.sendHeader();
     this.state = 'open';
     this.writeElement(this.features());
@@ -297,6 +312,7 @@ export class S2sInStream implements ReverseSink {
     if (identity === undefined) return this.saslFailure('not-authorized', "say who you are in the stream header's from");
     if (authzid !== undefined && authzid !== identity) return this.saslFailure('invalid-authzid', 'the authorization identity is not the stream\'s from');
     if (this.env.isLocal(identity)) return this.saslFailure('not-authorized');
+    if (this.isBlocked(identity)) return this.streamError('policy-violation', 'this server does not accept connections from your domain');
     const cert = this.transport.peerCertificate(identity);
     if (!cert.valid) return this.saslFailure('not-authorized', `the certificate is not valid for ${identity}`);
     this.saslDomain = identity;
@@ -309,6 +325,10 @@ export class S2sInStream implements ReverseSink {
     this.parser.reset();
     this.headerSent = false;
     this.state = 'wait-header';
+  }
+
+  private isBlocked(domain: string): boolean {
+    return !this.env.isLocal(domain) && blocklistOf(this.env.config.blockedDomains).has(domain);
   }
 
   private markVerified(from: string, to: string | undefined): void {
@@ -342,6 +362,7 @@ export class S2sInStream implements ReverseSink {
     if (!this.env.isLocal(to)) return this.dialbackError('result', reply, StanzaError.itemNotFound(`${to} is not served here`));
     if (this.mustEncryptFirst()) return this.dialbackError('result', reply, StanzaError.policyViolation('use STARTTLS first'));
     if (this.env.isLocal(from)) return this.dialbackError('result', reply, StanzaError.notAuthorized(`${from} is served here`));
+    if (this.isBlocked(from)) return this.streamError('policy-violation', 'this server does not accept connections from your domain');
     if (this.verified.get(from)?.has(to)) return this.writeElement(xml('db:result', { ...reply, type: 'valid' }));
     const pair = `${from} ${to}`;
     if (this.pending.has(pair)) return;

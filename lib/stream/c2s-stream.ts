@@ -367,6 +367,8 @@ export class C2sStream {
   // ------------------------------------------------------------------ IQs before authentication
 
   private preAuthIqs = 0;
+  /** What `PreAuthOrigin.stream` hands modules: one identity for every pre-auth IQ of this stream. */
+  private readonly preAuthStream: object = {};
 
   /** Only IQs a module registered with `ctx.preAuthIq` (e.g. XEP-0077); everything else is not-authorized. */
   private async onPreAuthIq(el: Element): Promise<void> {
@@ -382,7 +384,7 @@ export class C2sStream {
     this.transport.pause();
     let result: Element | StanzaError | undefined;
     try {
-      result = await handler(el, { host: this.host, remoteAddress: this.transport.remoteAddress, secure: this.transport.secure });
+      result = await handler(el, { host: this.host, remoteAddress: this.transport.remoteAddress, secure: this.transport.secure, stream: this.preAuthStream });
     } catch (err) {
       this.log.error({ err }, 'pre-authentication iq handler failed');
       result = StanzaError.internalServerError();

@@ -6,6 +6,7 @@ import type { TlsProvider } from './types.js';
 import { C2sStream, type C2sEnv } from '../stream/c2s-stream.js';
 import { xmlStreamFraming } from '../stream/xml-framing.js';
 import { NS } from '../stanza/ns.js';
+import { KeyedRateLimit } from '../sessions/rate-limit.js';
 
 export interface ListenerOptions {
   address: string;
@@ -16,14 +17,24 @@ export interface ListenerOptions {
   connectionsPerIp: number;
 }
 
-/** Tracks live streams so that shutdown can send `system-shutdown` to each. */
+/**
+ * Tracks live streams so that shutdown can send `system-shutdown` to each, and admits new ones:
+ * at most `max` at once per address, and at most `newPerMinute` new ones per address per minute
+ * (bursts of as many), on every client transport sharing this set.
+ */
 export class StreamSet {
   readonly streams = new Set<C2sStream>();
   private readonly perIp = new Map<string, number>();
+  private readonly rate: KeyedRateLimit | undefined;
+
+  constructor(newPerMinute?: number) {
+    this.rate = newPerMinute === undefined ? undefined : new KeyedRateLimit(newPerMinute / 60, newPerMinute);
+  }
 
   admit(ip: string, max: number): boolean {
     const n = this.perIp.get(ip) ?? 0;
     if (n >= max) return false;
+    if (this.rate && !this.rate.take(ip)) return false;
     this.perIp.set(ip, n + 1);
     return true;
   }

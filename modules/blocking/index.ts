@@ -6,7 +6,10 @@ import { cloneElement, defineModule, Jid, KeyedLock, NS, StanzaError, xml, z } f
 import type { Database, Element, IqStanza, SessionHandle, Stanza } from '../../lib/module-api.js';
 import presence from '../presence/index.js';
 import roster, { hasFrom } from '../roster/index.js';
+import adhoc from '../adhoc/index.js';
 import { coversContact, matches } from './matching.js';
+import { REPORT_STORE, reportQueue, type ReportQueue } from './reports-api.js';
+import { spamReportsCommand } from './reports-command.js';
 import { NS_REASON_ABUSE_0, NS_REASON_SPAM_0, NS_REPORTING, NS_REPORTING_0, parseReport, type Report } from './report.js';
 
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
@@ -90,6 +93,8 @@ export interface BlockingApi {
   isBlocked(owner: Jid, other: Jid): Promise<boolean>;
   /** The reports an account filed, oldest first (for admin tools). */
   reports(user: string): Promise<Report[]>;
+  /** Every report filed on this host, for the admins to review (ad-hoc command, HTTP admin API). */
+  queue: ReportQueue;
 }
 
 /** XEP-0191 §3.3: the error for a stanza the user sends to a JID they block. */
@@ -121,14 +126,19 @@ export default defineModule({
     account: [NS.blocking],
   },
   defaultEnabled: true,
-  optional: [presence, roster],
+  optional: [presence, roster, adhoc],
   config: z.strictObject({
     /** JIDs one account may block. */
     maxItems: z.number().int().min(1).max(100_000).default(1000),
   }),
   setup(ctx): BlockingApi {
     const store = ctx.keyval('blocklist');
-    const reportStore = ctx.keyval('spam-reports');
+    const reportStore = ctx.keyval(REPORT_STORE);
+    const queue = reportQueue({ host: ctx.host, storage: ctx.storage, store: reportStore, accounts: ctx.accounts, sessionsOf: (a) => ctx.sessions.of(a) });
+    if (ctx.deps.has(adhoc)) {
+      const isAdmin = (from: Jid) => ctx.server.admins.some((a) => a.equals(from.bare()));
+      ctx.deps.get(adhoc).add(spamReportsCommand(queue, isAdmin, (fields, msg) => ctx.log.info(fields, msg)));
+    }
     const rosterApi = ctx.deps.has(roster) ? ctx.deps.get(roster) : undefined;
     const lock = new KeyedLock();
     /** XEP-0191 §3.3: resources that asked for the blocklist get its pushes. */
@@ -391,6 +401,7 @@ export default defineModule({
 
     return {
       isBlocked,
+      queue,
       async reports(user) {
         const out: Report[] = [];
         for (const k of await reportStore.keys(ctx.host, user)) {

@@ -5,6 +5,7 @@ import { cloneElement, defineModule, Jid, NS, StanzaError, xml, z } from '../../
 import type { ClaimResult, Element, PresenceStanza, SessionHandle } from '../../lib/module-api.js';
 import roster, { emptyItem, hasFrom, hasTo, type RosterItem } from '../roster/index.js';
 import { PendingStore, presenceMigrations } from './pending.js';
+import { SubscriptionRequestLimit } from './subscription-limit.js';
 import { INBOUND, OUTBOUND, partsOf, stateOf, type StateName, type SubscriptionType } from './states.js';
 
 export { INBOUND, OUTBOUND, STATES, stateOf, partsOf } from './states.js';
@@ -47,11 +48,14 @@ const presence = defineModule({
     maxPendingSubscriptions: z.number().int().positive().default(1000),
     /** Distinct JIDs one session may send directed presence to (tracked for its unavailable). */
     maxDirectedPresence: z.number().int().positive().default(1000),
+    /** New subscription requests one account may send per hour; more bounce with policy-violation. */
+    subscriptionRequestsPerHour: z.number().int().positive().default(200),
   }),
   migrations: presenceMigrations,
   setup(ctx): PresenceApi {
     const rosterApi = ctx.deps.get(roster);
     const pending = new PendingStore(ctx.storage);
+    const requestLimit = new SubscriptionRequestLimit(ctx.config.subscriptionRequestsPerHour);
     const gates: PresenceGate[] = [];
     /** RFC 6121 §4.6.3: the JIDs this session sent directed available presence to. */
     const directedKey = ctx.sessionState<readonly string[]>('directed', () => []);
@@ -159,6 +163,11 @@ const presence = defineModule({
           switch (type) {
             case 'subscribe':
             case 'unsubscribe':
+              // Only requests that ask something new count (a re-sent pending request does not).
+              if (type === 'subscribe' && row.next !== undefined && row.next !== f.state && !requestLimit.take(user.toString())) {
+                ctx.log.info({ user: user.toString() }, 'subscription request limit reached');
+                throw StanzaError.policyViolation(`at most ${ctx.config.subscriptionRequestsPerHour} subscription requests an hour`);
+              }
               await enter(user, contact, f, row.next);
               then.push(stamped);
               return;

@@ -4,6 +4,7 @@
 import { defineModule, Jid, NS, StanzaError, xml, z } from '../../lib/module-api.js';
 import type { Element, IqOrigin, IqStanza, PreAuthIqHandler, PreAuthOrigin } from '../../lib/module-api.js';
 import { WindowCounter } from './rate-limit.js';
+import invites, { NS_PARS, type InvitesApi } from '../invites/index.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -32,6 +33,7 @@ export default defineModule({
   xeps: [{ xep: 77, version: '2.4', status: 'partial', note: 'no data forms' }],
   features: { host: [NS.register] },
   defaultEnabled: true,
+  optional: [invites],
   config: z.strictObject({
     /** Lets anyone create an account from their client before logging in. */
     allowRegistration: z.boolean().default(false),
@@ -42,6 +44,7 @@ export default defineModule({
   }),
   setup(ctx): RegisterApi {
     const perIp = new WindowCounter(ctx.config.registrationsPerIpPerHour, HOUR_MS);
+    const invitesApi: InvitesApi | undefined = ctx.deps.has(invites) ? ctx.deps.get(invites) : undefined;
 
     // ---------------------------------------------------------------- logged-in users
 
@@ -109,24 +112,43 @@ export default defineModule({
 
     // ---------------------------------------------------------------- before authentication
 
+    /**
+     * The invite this registration comes with (XEP-0401 / XEP-0445): validated by a `<preauth/>`
+     * IQ earlier on the stream, or carried in the query itself.
+     */
+    async function inviteToken(query: Element, origin: PreAuthOrigin): Promise<string | undefined> {
+      if (!invitesApi) return undefined;
+      const inline = query.getChild('preauth', NS_PARS)?.attrs.token;
+      if (typeof inline === 'string' && inline !== '') return (await invitesApi.registrable(inline)) ? inline : undefined;
+      return invitesApi.tokenOf(origin.stream);
+    }
+
     async function preAuthIq(iq: Element, origin: PreAuthOrigin): Promise<Element | StanzaError | undefined> {
       const query = iq.getChild('query', NS.register);
       if (!query || iq.getChildElements().length !== 1) return StanzaError.badRequest();
-      // XEP-0077 §3.1: a host without in-band registration answers service-unavailable.
-      if (!ctx.config.allowRegistration || origin.host !== ctx.host) return StanzaError.serviceUnavailable();
+      if (origin.host !== ctx.host) return StanzaError.serviceUnavailable();
+      const token = await inviteToken(query, origin);
+      // XEP-0077 §3.1: a host without in-band registration answers service-unavailable; with
+      // invites only, an invite opens it (XEP-0401 §4).
+      if (!ctx.config.allowRegistration && invitesApi === undefined) return StanzaError.serviceUnavailable();
       if (iq.attrs.type === 'get') {
         return xml('query', { xmlns: NS.register }, xml('instructions', {}, ctx.config.instructions), xml('username'), xml('password'));
       }
       if (iq.attrs.type !== 'set') return StanzaError.badRequest();
       // XEP-0077 §3.2: nothing to remove without an account.
       if (query.getChild('remove')) return StanzaError.unexpectedRequest('log in to remove your account');
+      if (!ctx.config.allowRegistration && token === undefined) {
+        return StanzaError.forbidden('registration on this server needs an invite');
+      }
       // XEP-0077 §9: registration sends a password; never in the clear.
       if (!origin.secure) return StanzaError.notAuthorized('register over an encrypted connection');
       const { username, password } = credentials(query);
       // XEP-0077 §3.1: every requested field, non-empty.
       if (username === undefined || password === undefined) return StanzaError.notAcceptable('give a username and a password');
-      if (!ctx.access.allowed('register', { ip: origin.remoteAddress, host: origin.host })) return StanzaError.forbidden('registration is not allowed from your address');
-      if (!perIp.allows(origin.remoteAddress)) {
+      // The access rule governs open registration; an invite is the admin's own say-so.
+      if (token === undefined && !ctx.access.allowed('register', { ip: origin.remoteAddress, host: origin.host })) return StanzaError.forbidden('registration is not allowed from your address');
+      // An invite is its own limit; open registration is limited per address.
+      if (token === undefined && !perIp.allows(origin.remoteAddress)) {
         return StanzaError.resourceConstraint('too many accounts were created from your address; try again later');
       }
       let user: string;
@@ -136,7 +158,12 @@ export default defineModule({
         return StanzaError.notAcceptable('this username cannot be used');
       }
       try {
-        await ctx.accounts.create(ctx.host, user, password);
+        if (token !== undefined && invitesApi) {
+          const redeemed = await invitesApi.redeem(token, user, () => ctx.accounts.create(ctx.host, user, password));
+          if (!redeemed.ok) return StanzaError.forbidden('the invite expired or was used up meanwhile');
+        } else {
+          await ctx.accounts.create(ctx.host, user, password);
+        }
       } catch (err) {
         const code = accountErrorCode(err);
         // XEP-0077 §3.1: the name is taken.
@@ -145,13 +172,13 @@ export default defineModule({
         if (code === 'PARLEY_ERR_BAD_PASSWORD') return StanzaError.notAcceptable('this password cannot be used');
         throw err;
       }
-      perIp.record(origin.remoteAddress);
-      ctx.log.info({ user, remote: origin.remoteAddress }, 'account registered in-band');
+      if (token === undefined) perIp.record(origin.remoteAddress);
+      ctx.log.info({ user, remote: origin.remoteAddress, invited: token !== undefined }, 'account registered in-band');
       await ctx.notify('account/created', { host: ctx.host, user });
       return undefined;
     }
 
-    if (ctx.config.allowRegistration) {
+    if (ctx.config.allowRegistration || invitesApi !== undefined) {
       ctx.preAuthIq({ ns: NS.register, name: 'query', type: 'get' }, preAuthIq);
       ctx.preAuthIq({ ns: NS.register, name: 'query', type: 'set' }, preAuthIq);
       ctx.streamFeature({ stage: 'pre-auth', build: () => xml('register', { xmlns: NS.registerFeature }) });

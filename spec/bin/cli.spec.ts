@@ -181,7 +181,8 @@ describe('parley CLI', function () {
     });
 
     it('reports PARLEY_ERR_PORT_IN_USE for a listener port another process holds, and exits 3', async () => {
-      const busy: Server = createServer();
+      // Another program: it reads what it gets and answers nothing (check probes who listens).
+      const busy: Server = createServer((socket) => socket.resume());
       await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
       const { port } = busy.address() as AddressInfo;
       try {

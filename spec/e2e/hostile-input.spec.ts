@@ -465,7 +465,7 @@ describe('e2e: hostile connection patterns', function () {
 
   describe('1,000 silent connections (connectionsPerIp 2000, unauthenticatedTimeout 2s)', () => {
     const arena = new Arena();
-    before(async () => arena.start({ limits: { connectionsPerIp: 2000, unauthenticatedTimeout: '2s' } }));
+    before(async () => arena.start({ limits: { connectionsPerIp: 2000, newConnectionsPerIpPerMinute: 5000, unauthenticatedTimeout: '2s' } }));
     after(async () => arena.stop());
 
     it('keeps answering a logged-in client while they wait, then closes every one with connection-timeout', async () => {

@@ -23,6 +23,7 @@ describe('config: s2s and components', () => {
   it('defaults: TLS required, certificates optional, dialback on, 10m idle, 10s connect, 100 queued', () => {
     const config = parseConfig({ hosts: ['a.test'] }, [], '/');
     expect(config.s2s).to.deep.equal({
+      blockedDomains: [],
       requireEncryption: true,
       requireValidCertificates: false,
       dialback: true,

@@ -88,6 +88,7 @@ const HEADER = (from = 'remote.test', to = 'local.test', extra = '') =>
   `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' from='${from}' to='${to}' version='1.0'${extra}>`;
 
 const CONFIG: S2sConfig = {
+  blockedDomains: [],
   requireEncryption: true,
   requireValidCertificates: false,
   dialback: true,

@@ -50,6 +50,7 @@ class ScriptedPeer {
 }
 
 const CONFIG: S2sConfig = {
+  blockedDomains: [],
   requireEncryption: true,
   requireValidCertificates: false,
   dialback: true,

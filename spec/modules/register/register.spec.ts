@@ -178,7 +178,7 @@ describe('register (XEP-0077)', () => {
 
   describe('before authentication (through the API the core will call)', () => {
     let api: RegisterApi;
-    const origin = (remoteAddress = '198.51.100.7', secure = true): PreAuthOrigin => ({ host: 'example.com', remoteAddress, secure });
+    const origin = (remoteAddress = '198.51.100.7', secure = true): PreAuthOrigin => ({ host: 'example.com', remoteAddress, secure, stream: {} });
     const iq = (type: 'get' | 'set', ...children: Element[]) => xml('iq', { type, id: 'r' }, query(...children));
     const signup = (user: string, password = 'secret', from = origin()) => api.preAuthIq(iq('set', text('username', user), text('password', password)), from);
 
