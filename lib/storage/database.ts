@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { Metrics } from '../metrics.js';
+import { AppendBatcher } from './append-batcher.js';
 import { createArchiveStore } from './archive.js';
 import { CORE_OWNER, coreMigrations } from './core-migrations.js';
 import { StorageError, oneLine } from './errors.js';
@@ -37,6 +38,8 @@ export interface OpenOptions {
 
 interface Connection {
   dialect: Dialect;
+  /** SQLite: the connection itself, for the archive's prepared group commit. */
+  sqlite?: BetterSqlite3.Database;
   kysely: KyselyDialect;
   plugins: KyselyPlugin[];
   /** The one-line error for a failure while opening: names the file, or host:port (never a password). */
@@ -63,16 +66,20 @@ export async function openDatabase(config: StorageConfig, options: OpenOptions =
     throw err instanceof StorageError ? err : connection.openError(err);
   }
 
+  const batcher = new AppendBatcher(db, connection.sqlite);
   let closed = false;
   return {
     dialect,
     db: db as Kysely<any>,
     migrate: (owner, migrations) => migrate(db, dialect, owner, migrations),
     keyval: (store) => createKeyValStore(db, dialect, store),
-    archive: (store) => createArchiveStore(db, dialect, store),
+    archive: (store) => createArchiveStore(db, dialect, store, batcher),
+    durable: () => batcher.durable(),
     async close() {
       if (closed) return;
       closed = true;
+      // Appends nobody waited for (the message archive's) are written before the connection goes.
+      await batcher.durable();
       await db.destroy();
     },
   };
@@ -112,6 +119,7 @@ function openSqlite(path: string | undefined): Connection {
   }
   return {
     dialect: 'sqlite',
+    sqlite,
     kysely: new SqliteDialect({ database: sqlite }),
     plugins: [new SqliteBooleanPlugin()],
     openError: (err) => sqliteOpenError(where, err),
