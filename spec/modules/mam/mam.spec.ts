@@ -541,6 +541,26 @@ describe('mam (XEP-0313, XEP-0359, XEP-0441, XEP-0424)', () => {
       expect(stanzaIds(delivered)).to.deep.equal([]);
     });
 
+    it('applies changed preferences from the next message on, though the ones before were cached', async () => {
+      await fromBob('before');
+      await setSelf(laptop, prefs('always', [], ['bob@example.com']));
+      const unrecorded = await fromBob('while-never');
+      await setSelf(laptop, prefs('always'));
+      const recorded = await fromBob('after');
+      expect((await mamQuery(laptop)).bodies).to.deep.equal(['before', 'after']);
+      expect([stanzaIds(unrecorded).length, stanzaIds(recorded).length]).to.deep.equal([0, 1]);
+    });
+
+    it('forgets the preferences of a deleted account: one made again with its name archives by default', async () => {
+      await setSelf(laptop, prefs('never'));
+      await fromBob('unrecorded');
+      await h.deleteAccount('alice');
+      await h.createAccount('alice');
+      laptop = await h.connect('alice@example.com/laptop');
+      await fromBob('recorded');
+      expect((await mamQuery(laptop)).bodies).to.deep.equal(['recorded']);
+    });
+
     it('archives only the always list when the default is never', async () => {
       await setSelf(laptop, prefs('never', ['bob@example.com']));
       await fromBob('kept');
