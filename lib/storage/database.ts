@@ -23,6 +23,7 @@ import { StorageError, oneLine } from './errors.js';
 import { createKeyValStore } from './keyval.js';
 import { createSchemaTable, migrate } from './migrations.js';
 import { SqliteBooleanPlugin } from './sqlite-booleans.js';
+import { withStatementCache } from './statement-cache.js';
 import type { CoreTables } from './tables.js';
 import type { Database, Dialect, StorageConfig } from './types.js';
 
@@ -120,7 +121,7 @@ function openSqlite(path: string | undefined): Connection {
   return {
     dialect: 'sqlite',
     sqlite,
-    kysely: new SqliteDialect({ database: sqlite }),
+    kysely: new SqliteDialect({ database: withStatementCache(sqlite) }),
     plugins: [new SqliteBooleanPlugin()],
     openError: (err) => sqliteOpenError(where, err),
   };
