@@ -274,13 +274,16 @@ const mam = defineModule({
 
       // §4.2: each result is a message to the querying resource, before the IQ result.
       const results = q.flip ? [...page.items].reverse() : page.items;
+      // Result message ids need only be unique: one random prefix a query, not a CSPRNG call a message.
+      const idPrefix = randomBytes(6).toString('hex');
+      let n = 0;
       for (const item of results) {
         const original = parseStored(item.value);
         if (original) original.attrs.xmlns = NS.client;
         else ctx.log.warn({ user: account.local, id: item.id }, 'archived message no longer parses; sent without it');
         const result = xml(
           'message',
-          { to: iq.from.toString(), from: account.toString(), id: randomBytes(8).toString('hex') },
+          { to: iq.from.toString(), from: account.toString(), id: `${idPrefix}-${n++}` },
           xml(
             'result',
             { xmlns: NS.mam, queryid: q.queryId, id: item.id },
