@@ -203,9 +203,10 @@ export function tlsChannelOf(socket: TLSSocket): TlsChannel {
         return finished !== undefined && finished.length > 0 ? Buffer.from(finished) : undefined;
       }
       case 'tls-server-end-point': {
-        const cert = socket.getCertificate();
-        const raw = cert !== null && 'raw' in cert ? (cert as { raw?: unknown }).raw : undefined;
-        return Buffer.isBuffer(raw) ? serverEndPointBinding(raw) : undefined;
+        // The X509Certificate view, not getCertificate(): that one turns every field of the
+        // certificate into JS objects, a measurable part of a login, for the DER bytes alone.
+        const raw = socket.getX509Certificate()?.raw;
+        return raw !== undefined ? serverEndPointBinding(raw) : undefined;
       }
     }
   };
