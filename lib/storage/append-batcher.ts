@@ -1,6 +1,6 @@
 // Group commit for archive appends: every append made during one turn of the event loop goes
 // into one transaction, so a burst of messages costs one fsync instead of one each, while each
-// caller still resolves only once its row is durable (synchronous=FULL keeps its promise).
+// caller still resolves only once its row is durable (on SQLite, once WalSync synced the log).
 //
 // Callers that must not wait for the disk (the message archive, on the stanza's way to its
 // recipient) let the append run and ask `durable()` later: it resolves once everything appended
@@ -8,6 +8,7 @@
 import type { Insertable, Kysely } from 'kysely';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { CoreTables } from './tables.js';
+import type { WalSync } from './wal-sync.js';
 
 export type ArchiveRow = Insertable<CoreTables['archive']>;
 
@@ -34,8 +35,8 @@ export class AppendBatcher {
   private tail: Promise<void> | undefined;
   private readonly fast: BatchWriter | undefined;
 
-  constructor(private readonly db: Kysely<CoreTables>, sqlite?: BetterSqlite3.Database) {
-    this.fast = sqlite === undefined ? undefined : sqliteWriter(sqlite);
+  constructor(private readonly db: Kysely<CoreTables>, sqlite?: BetterSqlite3.Database, private readonly walSync?: WalSync) {
+    this.fast = sqlite === undefined ? undefined : sqliteWriter(sqlite, walSync);
   }
 
   append(row: ArchiveRow): Promise<void> {
@@ -72,13 +73,16 @@ export class AppendBatcher {
       // Not inside a transaction that Kysely holds open across awaits: ours would nest in it.
       const fast = this.fast?.(rows);
       if (fast) await fast;
-      else if (batch.length === 1) await this.db.insertInto('archive').values(rows[0]!).execute();
       else {
-        await this.db.transaction().execute(async (trx) => {
-          for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-            await trx.insertInto('archive').values(rows.slice(i, i + ROWS_PER_STATEMENT)).execute();
-          }
-        });
+        if (batch.length === 1) await this.db.insertInto('archive').values(rows[0]!).execute();
+        else {
+          await this.db.transaction().execute(async (trx) => {
+            for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+              await trx.insertInto('archive').values(rows.slice(i, i + ROWS_PER_STATEMENT)).execute();
+            }
+          });
+        }
+        await this.walSync?.sync();
       }
       for (const p of batch) p.resolve();
     } catch (err) {
@@ -91,6 +95,7 @@ export class AppendBatcher {
   private async one(p: Pending): Promise<void> {
     try {
       await this.db.insertInto('archive').values(p.row).execute();
+      await this.walSync?.sync();
       p.resolve();
     } catch (err) {
       p.reject(err);
@@ -99,7 +104,7 @@ export class AppendBatcher {
 }
 
 /** The batch writer for SQLite, or undefined while a transaction is open on the connection. */
-function sqliteWriter(sqlite: BetterSqlite3.Database): BatchWriter {
+function sqliteWriter(sqlite: BetterSqlite3.Database, walSync: WalSync | undefined): BatchWriter {
   let insert: BetterSqlite3.Statement | undefined;
   let write: ((rows: readonly ArchiveRow[]) => void) | undefined;
   return (rows) => {
@@ -111,6 +116,7 @@ function sqliteWriter(sqlite: BetterSqlite3.Database): BatchWriter {
       for (const r of batch) statement.run(r.host, r.user, r.store, r.id, r.ts, r.with_jid ?? null, r.value);
     });
     write(rows);
-    return Promise.resolve();
+    walSync?.wrote();
+    return walSync?.sync() ?? Promise.resolve();
   };
 }

@@ -25,7 +25,7 @@ describe('SQLite statement cache', () => {
   });
 
   it('keeps at most its capacity, dropping the least recently used', () => {
-    const db = withStatementCache(sqlite, 2);
+    const db = withStatementCache(sqlite, () => undefined, 2);
     db.prepare('select 1');
     db.prepare('select 2');
     db.prepare('select 1');
@@ -33,6 +33,19 @@ describe('SQLite statement cache', () => {
     db.prepare('select 1');
     db.prepare('select 2');
     expect(prepared).to.deep.equal(['select 1', 'select 2', 'select 3', 'select 2']);
+  });
+
+  it('reports every statement that may write, COMMIT included, and no read', () => {
+    let writes = 0;
+    const db = withStatementCache(sqlite, () => { writes++; });
+    db.prepare('select count(*) from t').all([]);
+    expect(writes).to.equal(0);
+    db.prepare('insert into t (n) values (?)').run([1]);
+    expect(writes).to.equal(1);
+    db.prepare('begin').run([]);
+    db.prepare('insert into t (n) values (?) returning n').all([2]);
+    db.prepare('commit').run([]);
+    expect(writes).to.equal(3);
   });
 
   it('gives a fresh statement while the cached one is still iterating', () => {
