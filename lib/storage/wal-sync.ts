@@ -4,7 +4,8 @@
 // connection runs synchronous=NORMAL instead (a commit only writes to the WAL; SQLite stays
 // consistent and a crash of the process loses nothing, the data being in the OS) and this
 // class does what FULL adds, fdatasync of the WAL after the commits, in libuv's thread pool.
-// Syncs are coalesced: one covers every commit made before it started.
+// Syncs are coalesced: one covers every commit made before it started (the commits of one turn
+// of the event loop share one).
 //
 // What waits for it: archive appends resolve after it (AppendBatcher), and `Database.durable()`,
 // which a client stream awaits before it acknowledges a stanza (XEP-0198), covers every write
@@ -12,11 +13,11 @@
 import { open, type FileHandle } from 'node:fs/promises';
 
 export class WalSync {
-  private file: FileHandle | undefined;
+  private opening: Promise<FileHandle> | undefined;
   /** A write happened since the last sync started. */
   private dirty = false;
-  private running: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
+  /** The sync started last: once it is done, every commit before it is on disk. */
+  private latest: Promise<void> | undefined;
   private closed = false;
   private scheduled = false;
 
@@ -44,39 +45,38 @@ export class WalSync {
    */
   durable(): Promise<void> | undefined {
     if (this.dirty) return this.sync();
-    return this.next ?? this.running;
+    return this.latest;
   }
 
-  /** Syncs now (or right after the sync under way, which may have started before the last commit). */
+  /**
+   * Syncs now. A sync already under way may have started before the last commit, so this one
+   * does not wait for it: two fdatasyncs in flight finish about together, where one after the
+   * other would double the wait of a caller that needs its own write on disk.
+   */
   sync(): Promise<void> {
     if (this.walPath === undefined || this.closed) return Promise.resolve();
-    if (this.running === undefined) {
-      this.dirty = false;
-      const run: Promise<void> = this.run().finally(() => {
-        if (this.running === run) this.running = undefined;
-      });
-      this.running = run;
-      return run;
-    }
-    if (!this.dirty && this.next === undefined) return this.running;
-    if (this.next === undefined) {
-      const again = () => {
-        this.next = undefined;
-        return this.sync();
-      };
-      this.next = this.running.then(again, again);
-    }
-    return this.next;
+    if (!this.dirty && this.latest !== undefined) return this.latest;
+    this.dirty = false;
+    const run: Promise<void> = this.run().finally(() => {
+      if (this.latest === run) this.latest = undefined;
+    });
+    this.latest = run;
+    return run;
+  }
+
+  private handle(): Promise<FileHandle> {
+    this.opening ??= open(this.walPath!, 'r');
+    return this.opening;
   }
 
   private async run(): Promise<void> {
+    const opening = this.handle();
     try {
-      this.file ??= await open(this.walPath!, 'r');
-      await this.file.datasync();
+      await (await opening).datasync();
     } catch (err) {
-      const file = this.file;
-      this.file = undefined;
-      await file?.close().catch(() => undefined);
+      // Opened again next time (a failed open, or a file that went away).
+      if (this.opening === opening) this.opening = undefined;
+      void opening.then((file) => file.close()).catch(() => undefined);
       // No WAL file: nothing was ever written through it, so nothing waits for the disk.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
@@ -86,10 +86,11 @@ export class WalSync {
   /** Waits for the last sync and lets the file go. */
   async close(): Promise<void> {
     if (this.dirty) await this.sync().catch(() => undefined);
-    await (this.next ?? this.running)?.catch(() => undefined);
+    await this.latest?.catch(() => undefined);
     this.closed = true;
-    const file = this.file;
-    this.file = undefined;
+    const opening = this.opening;
+    this.opening = undefined;
+    const file = await opening?.catch(() => undefined);
     await file?.close();
   }
 }
