@@ -184,6 +184,17 @@ export function serverEndPointBinding(certDer: Buffer): Buffer | undefined {
  * on first use and kept.
  */
 export function tlsChannelOf(socket: TLSSocket): TlsChannel {
+  // One per connection: the stream features and each SASL exchange ask again.
+  const known = channels.get(socket);
+  if (known) return known;
+  const channel = newTlsChannel(socket);
+  channels.set(socket, channel);
+  return channel;
+}
+
+const channels = new WeakMap<TLSSocket, TlsChannel>();
+
+function newTlsChannel(socket: TLSSocket): TlsChannel {
   const version = socket.getProtocol() ?? '';
   const cache = new Map<ChannelBindingType, Buffer | undefined>();
 
