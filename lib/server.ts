@@ -153,6 +153,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
     const l = config.limits;
     const inFlight = new Set<Promise<void>>();
     const env: C2sEnv = {
+      durable: () => storage.durable(),
       track(work) {
         inFlight.add(work);
         void work.finally(() => inFlight.delete(work));

@@ -184,6 +184,17 @@ export function serverEndPointBinding(certDer: Buffer): Buffer | undefined {
  * on first use and kept.
  */
 export function tlsChannelOf(socket: TLSSocket): TlsChannel {
+  // One per connection: the stream features and each SASL exchange ask again.
+  const known = channels.get(socket);
+  if (known) return known;
+  const channel = newTlsChannel(socket);
+  channels.set(socket, channel);
+  return channel;
+}
+
+const channels = new WeakMap<TLSSocket, TlsChannel>();
+
+function newTlsChannel(socket: TLSSocket): TlsChannel {
   const version = socket.getProtocol() ?? '';
   const cache = new Map<ChannelBindingType, Buffer | undefined>();
 
@@ -203,9 +214,10 @@ export function tlsChannelOf(socket: TLSSocket): TlsChannel {
         return finished !== undefined && finished.length > 0 ? Buffer.from(finished) : undefined;
       }
       case 'tls-server-end-point': {
-        const cert = socket.getCertificate();
-        const raw = cert !== null && 'raw' in cert ? (cert as { raw?: unknown }).raw : undefined;
-        return Buffer.isBuffer(raw) ? serverEndPointBinding(raw) : undefined;
+        // The X509Certificate view, not getCertificate(): that one turns every field of the
+        // certificate into JS objects, a measurable part of a login, for the DER bytes alone.
+        const raw = socket.getX509Certificate()?.raw;
+        return raw !== undefined ? serverEndPointBinding(raw) : undefined;
       }
     }
   };

@@ -12,15 +12,7 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import { StorageError } from './errors.js';
 import type { ArchiveItem, ArchivePage, ArchiveQuery, ArchiveStore, Dialect } from './types.js';
 import type { CoreTables } from './tables.js';
-import { AppendBatcher } from './append-batcher.js';
-
-// One batcher per database, shared by every archive store on it (one fsync for all of them).
-const batchers = new WeakMap<Kysely<CoreTables>, AppendBatcher>();
-function batcherOf(db: Kysely<CoreTables>): AppendBatcher {
-  let b = batchers.get(db);
-  if (!b) batchers.set(db, (b = new AppendBatcher(db)));
-  return b;
-}
+import type { AppendBatcher } from './append-batcher.js';
 
 /** Ids per `IN (…)` list: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const ID_CHUNK = 500;
@@ -51,7 +43,8 @@ interface Row {
 
 type ArchiveEb = ExpressionBuilder<CoreTables, 'archive'>;
 
-export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, store: string): ArchiveStore {
+/** `batcher` is the database's one group commit, shared by every archive store on it (one fsync for all). */
+export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, store: string, batcher: AppendBatcher): ArchiveStore {
   if (store === '') throw new TypeError('an archive store needs a non-empty name');
 
   // Both indexes can serve a query that filters on the peer; without table statistics SQLite's
@@ -72,6 +65,12 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
   };
 
   const columns = ['seq', 'id', 'ts', 'with_jid', 'value'] as const;
+
+  /** Reads and deletes see every append made before them, even one nobody awaited. */
+  const settled = async (): Promise<void> => {
+    const pending = batcher.durable();
+    if (pending) await pending;
+  };
 
   const position = async (host: string, user: string, id: string): Promise<Position> => {
     const row = await db
@@ -113,13 +112,14 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
       if (!Number.isSafeInteger(item.when)) {
         throw new TypeError(`archive item "${item.id}": when must be whole milliseconds since the epoch, got ${item.when}`);
       }
-      await batcherOf(db).append({ host, user, store, id: item.id, ts: item.when, with_jid: item.with ?? null, value: item.value });
+      await batcher.append({ host, user, store, id: item.id, ts: item.when, with_jid: item.with ?? null, value: item.value });
     },
 
     async query(host, user, q) {
       if (!Number.isSafeInteger(q.limit) || q.limit < 0) {
         throw new RangeError(`archive query limit must be a whole number >= 0, got ${q.limit}`);
       }
+      await settled();
       checkTime('start', q.start);
       checkTime('end', q.end);
       const after = q.after === undefined ? undefined : await position(host, user, q.after);
@@ -148,6 +148,7 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
     },
 
     async count(host, user, q = {}) {
+      await settled();
       checkTime('start', q.start);
       checkTime('end', q.end);
       const f: Filters = { with: q.with, lower: lowerBound(q.start, undefined), upper: upperBound(q.end, undefined) };
@@ -170,6 +171,7 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
   async function remove(host: string, user: string, which: { ids?: string[]; olderThan?: number } = {}): Promise<number> {
     const { ids, olderThan } = which;
     checkTime('olderThan', olderThan);
+    await settled();
     let total = 0;
     if (ids !== undefined) {
       // An empty list deletes nothing: it must never widen into "delete everything".

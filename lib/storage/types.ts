@@ -37,6 +37,13 @@ export interface Database {
   migrate(owner: string, migrations: readonly Migration[]): Promise<void>;
   keyval(store: string): KeyValStore;
   archive(store: string): ArchiveStore;
+  /**
+   * Resolves once every archive append made so far is committed (each append's own promise
+   * says whether it succeeded); undefined when none is waiting. For callers that let appends
+   * run while they go on, and must know when what they did is on disk (XEP-0198 acks).
+   */
+  durable(): Promise<void> | undefined;
+  /** Writes the appends still waiting, then closes. */
   close(): Promise<void>;
 }
 

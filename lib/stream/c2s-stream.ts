@@ -2,6 +2,7 @@
 // resource binding, then stanzas into the router. Transport-agnostic: TCP, direct TLS and
 // WebSocket all drive this class.
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { xml, type Element } from '../xml/element.js';
 import { StreamParser, XmlStreamError, type StreamParserHandlers } from '../xml/stream-parser.js';
 import type { XmlLimits } from '../xml/limits.js';
@@ -58,7 +59,18 @@ export interface C2sEnv {
   track?(work: Promise<void>): void;
   /** Called once when the stream is gone, to drop it from the listener's set. */
   onClosed?(stream: C2sStream): void;
+  /**
+   * Resolves once the writes made so far are on disk (archive appends nobody awaited);
+   * undefined when none is waiting. A stanza counts as handled (XEP-0198) only then.
+   */
+  durable?(): Promise<void> | undefined;
 }
+
+/**
+ * A session's queue yields to the event loop after this long, so that one client's burst does
+ * not hold back the others (and their reads, and the group commit of their writes).
+ */
+const SLICE_MS = 1;
 
 const MAX_PREAUTH_IQS = 10;
 
@@ -672,28 +684,54 @@ export class C2sStream {
 
   private async drain(): Promise<void> {
     this.processing = true;
+    let slice = performance.now();
     try {
       while (this.queue.length && this.state !== 'closed' && this.state !== 'closing') {
         const el = this.queue.shift()!;
         // The session the stanza came from, even if the stream is lost while it is handled.
         const session = this.state === 'bound' && el.attrs.xmlns === undefined ? this.session : undefined;
+        // A nonza (an XEP-0198 <r/>, say) sees every stanza before it counted.
+        if (!session && this.handledTail) await this.handledTail;
         try {
           await this.process(el);
         } catch (err) {
           this.log.error({ err }, 'stanza processing failed');
         }
-        // Handled (routed, answered or refused): XEP-0198 counts it.
-        if (session) {
-          for (const tap of this.env.hosts.get(this.host)!.readTaps) tap(session, el);
-        }
+        // Handled (routed, answered or refused): XEP-0198 counts it, once its writes are durable.
+        if (session) this.handled(session, el);
         if (this.pausedForQueue && this.queue.length < this.env.limits.inboundQueue / 2) {
           this.pausedForQueue = false;
           if (!this.pausedForRate) this.transport.resume();
+        }
+        if (this.queue.length && performance.now() - slice >= SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          slice = performance.now();
         }
       }
     } finally {
       this.processing = false;
     }
+  }
+
+  /** Read taps waiting for the writes of their stanzas to be durable, in stanza order. */
+  private handledTail: Promise<void> | undefined;
+
+  private handled(session: C2sSession, el: Element): void {
+    const taps = this.env.hosts.get(this.host)!.readTaps;
+    if (taps.length === 0) return;
+    const run = () => {
+      for (const tap of taps) tap(session, el);
+    };
+    const durable = this.env.durable?.();
+    if (durable === undefined && this.handledTail === undefined) return run();
+    const before = this.handledTail;
+    const tail: Promise<void> = Promise.all([before, durable])
+      .then(run, run)
+      .catch((err: unknown) => this.log.error({ err }, 'read tap failed'))
+      .finally(() => {
+        if (this.handledTail === tail) this.handledTail = undefined;
+      });
+    this.handledTail = tail;
   }
 
   private async process(el: Element): Promise<void> {

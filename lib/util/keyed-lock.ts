@@ -6,6 +6,11 @@ export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>();
   private readonly held = new AsyncLocalStorage<ReadonlySet<string>>();
 
+  /** Whether someone holds or waits for this key: work that must queue behind them can tell. */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const held = this.held.getStore();
     // Re-entrant: a holder may call code that takes the same lock.

@@ -9,6 +9,7 @@ import roster from '../roster/index.js';
 import { ArchiveQuery, peerMatcher } from './paging.js';
 import { isStorable, retention, retractOf, stripOwnStanzaIds } from './policy.js';
 import { decodePrefs, parsePrefs, prefsElement, shouldArchive, type Prefs } from './prefs.js';
+import { PrefsCache } from './prefs-cache.js';
 import { formatDateTime, NS_MAM_EXTENDED, parseMamQuery, queryForm } from './query.js';
 
 export { NS_MAM_EXTENDED } from './query.js';
@@ -40,6 +41,11 @@ const RETRACT_WINDOW = 1000;
 const RETRACT_PAGE = 100;
 /** Items of one millisecond rewritten in order around a tombstone; beyond, only the one is. */
 const SAME_MS_LIMIT = 100;
+/**
+ * Archive writes that may wait for the disk at once, across this host's accounts; beyond, a
+ * message waits for its own write before it goes on (back-pressure instead of a growing queue).
+ */
+const MAX_IN_FLIGHT = 10_000;
 
 function parseStored(value: string): Element | undefined {
   try {
@@ -78,14 +84,25 @@ const mam = defineModule({
     const prefsStore = ctx.keyval(STORE);
     const rosterApi = ctx.deps.has(roster) ? ctx.deps.get(roster) : undefined;
     const lock = new KeyedLock();
+    const prefsCache = new PrefsCache();
+    /** Appends not yet committed. */
+    let inFlight = 0;
     /** Messages seen on message/outbound, with their id in the sender's archive (undefined: not archived). */
     const outbound = new WeakMap<Element, string | undefined>();
 
     const ourDomains = () => new Set([...ctx.server.hosts, ...ctx.services()]);
-    const stripIds = (m: MessageStanza) => stripOwnStanzaIds(m.el, m.from, ourDomains(), new Set(ctx.services()));
+    const stripIds = (m: MessageStanza) => {
+      if (m.el.getChild('stanza-id', NS.sid) === undefined) return;
+      stripOwnStanzaIds(m.el, m.from, ourDomains(), new Set(ctx.services()));
+    };
 
     async function prefsOf(user: Jid): Promise<Prefs> {
-      return decodePrefs(await prefsStore.get(ctx.host, user.local!, PREFS_KEY));
+      const cached = prefsCache.get(user.local!);
+      if (cached) return cached;
+      const mark = prefsCache.mark();
+      const prefs = decodePrefs(await prefsStore.get(ctx.host, user.local!, PREFS_KEY));
+      prefsCache.fill(user.local!, prefs, mark);
+      return prefs;
     }
 
     const inRoster = (user: Jid) => async (contact: Jid) =>
@@ -149,6 +166,32 @@ const mam = defineModule({
       for (const i of batch) await store.append(ctx.host, account, i.id === item.id ? { ...i, value: tomb.toString() } : i);
     }
 
+    /** Whether a storable message goes into `user`'s archive (XEP-0441 §2.3); no promise when the answer is known. */
+    function wanted(user: Jid, target: Jid): boolean | Promise<boolean> {
+      const cached = prefsCache.get(user.local!);
+      if (cached === undefined) return prefsOf(user).then((p) => shouldArchive(p, target, inRoster(user)));
+      if (cached.default === 'always' && cached.never.length === 0) return true;
+      return shouldArchive(cached, target, inRoster(user));
+    }
+
+    /**
+     * Stores a message in `user`'s archive without waiting for the disk: the id is made here, so
+     * the delivered message carries it at once, and the write joins the next group commit. The
+     * session does not acknowledge the stanza (XEP-0198) before that commit (C2sStream waits for
+     * `Database.durable()`), so what a client was told is handled survives a crash as before.
+     */
+    function append(user: Jid, peer: Jid, m: MessageStanza, now: number): { id: string; written: Promise<void> } {
+      // XEP-0313 §3: unpredictable and never reused.
+      const id = randomUUID();
+      const item: ArchiveItem = { id, when: now, with: peer.toString(), value: m.el.toString() };
+      const written = store.append(ctx.host, user.local!, item);
+      inFlight++;
+      written
+        .catch((err: unknown) => ctx.log.error({ err, user: user.local, id }, 'archiving a message failed'))
+        .finally(() => { inFlight--; });
+      return { id, written };
+    }
+
     /**
      * Archives a message in `user`'s archive when it belongs there; applies a retraction it
      * carries. `target` is the JID preferences are matched against (XEP-0441 §2.3). Returns the
@@ -158,18 +201,25 @@ const mam = defineModule({
       const storable = isStorable(m);
       const retracts = (m.type === 'chat' || m.type === 'normal') && retractOf(m.el) !== undefined;
       if (!storable && !retracts) return undefined;
-      return lock.run(user.toString(), async () => {
+      const key = user.toString();
+      // A retraction rewrites archived items in place: it, and whatever comes for the account
+      // while it runs, go through the account's lock. A plain append needs none.
+      if (!retracts && !lock.busy(key)) {
+        let archive = wanted(user, target);
+        if (typeof archive !== 'boolean') archive = await archive;
+        if (!archive) return undefined;
+        const { id, written } = append(user, peer, m, Date.now());
+        // Bounded: past this many writes waiting for the disk, the sender waits for its own.
+        if (inFlight > MAX_IN_FLIGHT) await written.catch(() => undefined);
+        return id;
+      }
+      return lock.run(key, async () => {
         const now = Date.now();
         let id: string | undefined;
-        if (storable && (await shouldArchive(await prefsOf(user), target, inRoster(user)))) {
-          // XEP-0313 §3: unpredictable and never reused.
-          id = randomUUID();
-          const item: ArchiveItem = { id, when: now, with: peer.toString(), value: cloneElement(m.el).toString() };
-          await store.append(ctx.host, user.local!, item);
-          // The write blocked the event loop (better-sqlite3 is synchronous, ARCHITECTURE §7) and
-          // the session queue does not yield between stanzas: let other clients' I/O in, so that
-          // one client's flood of archived messages does not starve the rest.
-          await new Promise<void>((resolve) => setImmediate(resolve));
+        if (storable && (await wanted(user, target))) {
+          const appended = append(user, peer, m, now);
+          id = appended.id;
+          await appended.written;
         }
         // The user asked for the retraction even when their preferences keep it out of the archive.
         if (retracts) await tombstone(user, peer, sender, m.el, now);
@@ -224,13 +274,16 @@ const mam = defineModule({
 
       // §4.2: each result is a message to the querying resource, before the IQ result.
       const results = q.flip ? [...page.items].reverse() : page.items;
+      // Result message ids need only be unique: one random prefix a query, not a CSPRNG call a message.
+      const idPrefix = randomBytes(6).toString('hex');
+      let n = 0;
       for (const item of results) {
         const original = parseStored(item.value);
         if (original) original.attrs.xmlns = NS.client;
         else ctx.log.warn({ user: account.local, id: item.id }, 'archived message no longer parses; sent without it');
         const result = xml(
           'message',
-          { to: iq.from.toString(), from: account.toString(), id: randomBytes(8).toString('hex') },
+          { to: iq.from.toString(), from: account.toString(), id: `${idPrefix}-${n++}` },
           xml(
             'result',
             { xmlns: NS.mam, queryid: q.queryId, id: item.id },
@@ -283,14 +336,24 @@ const mam = defineModule({
     ctx.iq.set({ ns: NS.mam, name: 'prefs', to: ['self', 'bare'] }, async (iq) => {
       const user = ownArchive(iq);
       const prefs = parsePrefs(iq.payload!);
-      await prefsStore.set(ctx.host, user.local!, PREFS_KEY, JSON.stringify(prefs));
+      // Unknown while the write runs: a message archived meanwhile reads what is stored.
+      prefsCache.set(user.local!, undefined);
+      try {
+        await prefsStore.set(ctx.host, user.local!, PREFS_KEY, JSON.stringify(prefs));
+        prefsCache.set(user.local!, prefs);
+      } catch (err) {
+        prefsCache.set(user.local!, undefined);
+        throw err;
+      }
       return prefsElement(prefs);
     });
 
     ctx.on('account/deleted', async ({ host, user }) => {
       if (host !== ctx.host) return;
       await store.deleteAccount(host, user);
+      prefsCache.set(user, undefined);
       await prefsStore.deleteAccount(host, user);
+      prefsCache.set(user, undefined);
     });
 
     // Retention (XEP-0313 §3.2: only the oldest messages go, so no holes): account by account,

@@ -1,10 +1,18 @@
-// Runs a XEP-0313 query against the generic archive store: resolves the ids it names, pages with
-// XEP-0059, and counts the result set (RSM <count/> and <first index/>).
+// Runs a XEP-0313 query against the generic archive store and pages it with XEP-0059.
 //
-// The store pages by one cursor on each side and counts by time range only, so the bounds of a
-// query are folded here: the form's after-id/before-id delimit the result set; RSM after/before
-// page inside it; the tighter of each pair is the cursor. Counting a range that ends at an item
-// counts its millisecond and takes off the items of that millisecond beyond the item.
+// The store pages by one cursor on each side, so the bounds of a query are folded here: the
+// form's after-id/before-id delimit the result set; RSM after/before page inside it; the tighter
+// of each pair is the cursor. A page is one ordered index range: no page counts anything.
+//
+// RSM <count/> and <first index/> are left out of pages unless the page is the whole result set
+// (then both are exact and free). Counting the rows of a range is a scan of the index over the
+// whole range: on a million-message archive two such counts per page made a page take hundreds
+// of milliseconds of blocked event loop where the page itself takes one. XEP-0059 §2.1 allows
+// leaving both out when they are "exceptionally resource intensive" to work out, which a scan
+// per page is. A client that asks for the count alone (<max>0</max>, §2.7) gets it counted: that
+// is one count, asked for on purpose. A kept per-archive counter was considered and not done: it
+// is a second write for every archived message (the hot path) and it answers only the unfiltered
+// query, not `with`, start/end or cursors.
 import { StanzaError } from '../../lib/module-api.js';
 import type { ArchiveItem, ArchiveQuery as ArchiveStoreQuery, ArchiveStore, Jid } from '../../lib/module-api.js';
 import type { MamQuery } from './query.js';
@@ -29,7 +37,7 @@ export interface QueryPage {
   complete: boolean;
   /** RSM count of the whole result set; undefined when it would cost a scan. */
   count: number | undefined;
-  /** RSM index of the first item of the page in the result set. */
+  /** RSM index of the first item of the page in the result set; undefined with count. */
   index: number | undefined;
 }
 
@@ -88,11 +96,14 @@ export class ArchiveQuery {
     }
     if (reverse) items = [...items].reverse();
 
-    if (fullJidMatch) return { items, complete, count: undefined, index: undefined };
     const empty = setLower !== undefined && setUpper !== undefined && setLower.order >= setUpper.order;
-    const count = empty ? 0 : await this.countRange(f, setLower?.item, setUpper?.item);
-    const index = items.length === 0 ? undefined : await this.countRange(f, setLower?.item, items[0]);
-    return { items, complete, count, index };
+    if (empty) return { items, complete, count: 0, index: undefined };
+    // No RSM cursor and nothing beyond the page: the page is the whole result set.
+    const whole = complete && q.after === undefined && !q.before;
+    if (whole) return { items, complete, count: items.length, index: items.length === 0 ? undefined : 0 };
+    // §2.7: <max>0</max> asks for the count alone (the full-JID filter cannot count without a scan).
+    if (limit === 0 && !fullJidMatch) return { items, complete, count: await this.countRange(f, setLower?.item, setUpper?.item), index: undefined };
+    return { items, complete, count: undefined, index: undefined };
   }
 
   /** The items with these ids, with their rank in archive order (the store sorts an ids query). */

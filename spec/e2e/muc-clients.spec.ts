@@ -172,7 +172,8 @@ describe('e2e: multi-user chat with slixmpp and nbxmpp', function () {
         expect(first.bodies).to.deep.equal(['m1', 'm2']);
         expect(first.ids).to.deep.equal(ids.slice(0, 2));
         expect(first.complete).to.equal(false);
-        expect(first.count).to.equal(5);
+        // A page of a larger set carries no count: that would be a scan (XEP-0059 §2.1; modules/mam/paging.ts).
+        expect(first.count).to.equal(null);
         const second = await bob.cmd({ cmd: 'mam', room: ROOM, max: 2, after: first.last });
         expect(second.bodies).to.deep.equal(['m3', 'm4']);
         const third = await bob.cmd({ cmd: 'mam', room: ROOM, max: 2, after: second.last });

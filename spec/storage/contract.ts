@@ -2,6 +2,7 @@
 // every dialect, so that module code written once behaves the same on SQLite and PostgreSQL.
 import { expect } from 'chai';
 import { sql, type Kysely, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs } from 'kysely';
+import { AppendBatcher } from '../../lib/storage/append-batcher.js';
 import { createArchiveStore } from '../../lib/storage/archive.js';
 import type { ArchiveItem, ArchiveStore, Database, KeyValStore, Migration } from '../../lib/storage/types.js';
 import type { StorageBackend } from './backends.js';
@@ -695,7 +696,7 @@ export function describeStorage(name: string, backendOrSkip: StorageBackend | st
           with recursive n(i) as (select 0 union all select i + 1 from n where i < 19999)
           select ${H}, 'u' || (i % 20), case when i % 2 = 0 then 'mam' else 'offline' end, 'o' || i, ${sql.lit(T0)} + i * 500, 'peer' || (i % 7) || '@example.net', '<m/>' from n`.execute(big.db);
         plain = big.db;
-        store = createArchiveStore(plain.withPlugin(capture), backend.dialect, 'mam');
+        store = createArchiveStore(plain.withPlugin(capture), backend.dialect, 'mam', new AppendBatcher(plain));
       });
       after(() => big?.close());
 

@@ -203,7 +203,8 @@ describe('muc: history and the room archive (XEP-0045 §7.2.13, XEP-0313, XEP-04
       const first = page(await mam(alice, { rsm: rsm(10) }));
       expect(first.bodies).to.deep.equal(Array.from({ length: 10 }, (_, i) => `m${i + 1}`));
       expect(first.fin.attrs.complete).to.equal(undefined);
-      expect(first.fin.getChild('set')!.getChildText('count')).to.equal('25');
+      // A page of a larger set carries no count: that would be a scan (XEP-0059 §2.1; modules/mam/paging.ts).
+      expect(first.fin.getChild('set')!.getChild('count')).to.equal(undefined);
       const second = page(await mam(alice, { rsm: rsm(10, [xml('after', {}, first.ids[9])]) }));
       expect(second.bodies[0]).to.equal('m11');
       const third = page(await mam(alice, { rsm: rsm(10, [xml('after', {}, second.ids[9])]) }));
