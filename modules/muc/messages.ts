@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { buildForm, cloneElement, Jid, NS, readForm, StanzaError, xml } from '../../lib/module-api.js';
 import type { Element, MessageStanza } from '../../lib/module-api.js';
 import { isAdmin, isMember, roleRank } from './affiliations.js';
-import { archivable } from './archive.js';
+import { archivable, newArchiveId } from './archive.js';
 import type { Occupant } from './occupants.js';
 import type { Room } from './room.js';
 import type { MucService } from './service.js';
@@ -65,15 +65,16 @@ async function groupchat(svc: MucService, room: Room, sender: Occupant | undefin
 }
 
 /**
- * Archives a groupchat message when it carries content (XEP-0313 §6.1.2) and stamps the UID on
- * the copies as the room's stanza-id (XEP-0359 §3), then sends it to every session.
+ * Archives a groupchat message when it carries content (XEP-0313 §6.1.2) and stamps its UID on
+ * the copies as the room's stanza-id (XEP-0359 §3), then sends it to every session. The copies go
+ * out while the row is being written: the archive makes every later read wait for it.
  */
 export async function archiveAndBroadcast(svc: MucService, room: Room, out: Element, sender: Jid | undefined): Promise<void> {
   if (archivable(out)) {
-    const id = await svc.archive.append(room.name, out, sender);
-    out.cnode(xml('stanza-id', { xmlns: NS.sid, id, by: room.jid.toString() }));
+    const id = newArchiveId();
     // A room that does not log keeps only what it sends as history on entering.
-    if (!room.config.logging) await svc.archive.prune(room.name, room.config.maxHistoryFetch);
+    svc.archive.write(room.name, id, out, sender, room.config.logging ? undefined : room.config.maxHistoryFetch);
+    out.cnode(xml('stanza-id', { xmlns: NS.sid, id, by: room.jid.toString() }));
   }
   await svc.broadcastMessage(room, out);
 }

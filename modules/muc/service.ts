@@ -59,7 +59,10 @@ export class MucService {
     const c = ctx.config;
     this.limits = { maxUsers: c.maxUsers, historyLength: Math.min(c.historyLength, c.maxHistoryLength), maxHistoryLength: c.maxHistoryLength };
     this.store = new RoomStore(ctx.storage, domain);
-    this.archive = new RoomArchive(ctx.archive('muc'), domain);
+    this.archive = new RoomArchive(ctx.archive('muc'), domain, (err, room, id) => {
+      // The message went out; only its archived copy is missing.
+      ctx.log.error({ err, room, id }, 'muc: archiving a groupchat message failed');
+    });
     this.vcards = ctx.keyval('muc-vcard');
   }
 
@@ -133,12 +136,19 @@ export class MucService {
     }
   }
 
-  /** Sends a copy of a message to every session in the room. */
+  /**
+   * Sends a copy of a message to every session in the room. The copies share the message's child
+   * elements (nothing on the way mutates a child in place; filters that strip one take it out of
+   * their copy's own list), so the work per recipient is an envelope and its `to`.
+   */
   async broadcastMessage(room: Room, message: Element): Promise<void> {
-    for (const r of this.recipients(room)) {
-      const copy = cloneElement(message);
-      copy.attrs.to = r.jid.toString();
-      await this.send(copy);
+    const children = message.children;
+    for (const occupant of [...room.occupants.values()]) {
+      for (const s of [...occupant.sessions.values()]) {
+        const copy = xml('message', { ...message.attrs, to: s.jid.toString() });
+        copy.children = children.slice();
+        await this.send(copy);
+      }
     }
   }
 
@@ -402,6 +412,8 @@ export class MucService {
         }
       });
     }
+    // Messages already sent out are in the archive before the database closes.
+    await this.archive.flush();
   }
 
   /** A real JID may act as a moderator: an occupant with that role, or an admin or owner (outside too). */

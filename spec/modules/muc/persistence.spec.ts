@@ -54,6 +54,9 @@ describe('muc: a restart keeps persistent rooms (storagePath)', () => {
     const selfBefore = await join(bob, 'coven', 'hecate', { password: 'cauldronburn' });
     await bob.send(groupchat('coven', 'before the restart'));
     const live = await nextBody(alice, 'before the restart');
+    // What the server does on server/stopping (the harness stops without it): the room's
+    // archive writes, which never hold up the fan-out, are durable before the database closes.
+    await w.api.shutdown();
     await w.h.stop();
 
     w = await start();
