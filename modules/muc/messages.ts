@@ -70,13 +70,15 @@ async function groupchat(svc: MucService, room: Room, sender: Occupant | undefin
  * out while the row is being written: the archive makes every later read wait for it.
  */
 export async function archiveAndBroadcast(svc: MucService, room: Room, out: Element, sender: Jid | undefined): Promise<void> {
-  if (archivable(out)) {
-    const id = newArchiveId();
-    // A room that does not log keeps only what it sends as history on entering.
-    svc.archive.write(room.name, id, out, sender, room.config.logging ? undefined : room.config.maxHistoryFetch);
-    out.cnode(xml('stanza-id', { xmlns: NS.sid, id, by: room.jid.toString() }));
-  }
+  if (archivable(out)) archive(svc, room, out, sender);
   await svc.broadcastMessage(room, out);
+}
+
+function archive(svc: MucService, room: Room, out: Element, sender: Jid | undefined): void {
+  const id = newArchiveId();
+  // A room that does not log keeps only what it sends as history on entering.
+  svc.archive.write(room.name, id, out, sender, room.config.logging ? undefined : room.config.maxHistoryFetch);
+  out.cnode(xml('stanza-id', { xmlns: NS.sid, id, by: room.jid.toString() }));
 }
 
 /** §8.1: moderators, and participants when muc#roomconfig_changesubject allows it. */
@@ -87,6 +89,10 @@ async function changeSubject(svc: MucService, room: Room, sender: Occupant, m: M
   await svc.saveRoom(room);
   const out = reflect(room, sender, m, 'groupchat');
   out.cnode(xml('occupant-id', { xmlns: NS.occupantId, id: sender.occupantId }));
+  // XEP-0313 "MUC Archives": subject changes SHOULD be stored like messages with a body, so they are
+  // found through MAM and stamped with the room's stanza-id (never sent as history: the
+  // current subject follows the history on entering). A room that does not log keeps no record.
+  if (room.config.logging) archive(svc, room, out, sender.bare);
   await svc.broadcastMessage(room, out);
 }
 
