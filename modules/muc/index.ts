@@ -41,7 +41,7 @@ const NAMES_PAGE = 200;
 export default defineModule({
   name: 'muc',
   xeps: [
-    { xep: 45, version: '1.35.5', status: 'complete', note: 'voice requests and registration are approved automatically; roles are not kept across visits' },
+    { xep: 45, version: '1.35.5', status: 'complete', note: 'registration is approved automatically; voice is kept across visits (XEP-0045 §5.1)' },
     { xep: 249, version: '1.2', status: 'complete', note: 'direct invitations pass through private messages unchanged' },
     { xep: 313, version: '1.1.3', status: 'partial', note: 'room archives (the account archive is the mam module)' },
     { xep: 359, version: '0.7.0', status: 'complete', note: 'stanza-id by the room on archived groupchat messages' },
@@ -70,7 +70,12 @@ export default defineModule({
     ctx.on('account/deleted', async ({ host, user }) => {
       const jid = `${user}@${host}`;
       await svc.store.purgeJid(jid);
-      for (const room of svc.live()) await svc.withLock(room.name, async () => { room.affiliations.delete(jid); });
+      for (const room of svc.live()) {
+        await svc.withLock(room.name, async () => {
+          room.affiliations.delete(jid);
+          room.roles.delete(jid);
+        });
+      }
     });
 
     async function expireArchives(now = Date.now()): Promise<number> {

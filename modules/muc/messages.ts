@@ -190,7 +190,10 @@ async function voiceRequest(svc: MucService, room: Room, sender: Occupant | unde
     if (form.bool('muc#request_allow') !== true) return;
     const nick = form.value('muc#roomnick');
     const target = nick === undefined ? undefined : room.byNick(nick);
-    if (target && target.role === 'visitor') await svc.setRole(room, target, 'participant', { actor: sender.nick });
+    if (target && target.role === 'visitor') {
+      await svc.setRole(room, target, 'participant', { actor: sender.nick });
+      await svc.keepRole(room, target.bare, 'participant');
+    }
     return;
   }
   if (sender.role !== 'visitor' || form.value('muc#role') !== 'participant') return;

@@ -8,7 +8,7 @@ import type { MucConfig } from './config.js';
 import { defaultRole, isAdmin, type Affiliation, type Role } from './affiliations.js';
 import { Occupant } from './occupants.js';
 import { newRoomSecret } from './occupant-id.js';
-import { Room } from './room.js';
+import { isKeptRole, Room } from './room.js';
 import { broadcastsRole, defaultConfig, parseStoredConfig, type ConfigLimits } from './room-config.js';
 import { RoomStore } from './storage.js';
 import { RoomArchive } from './archive.js';
@@ -182,8 +182,32 @@ export class MucService {
   }
 
   newOccupant(room: Room, nick: string, real: Jid): Occupant {
-    const affiliation = room.affiliationOf(real);
-    return new Occupant(nick, real.bare(), defaultRole(affiliation, room.config.moderated), room.occupantIdOf(real), this.config.messageRate.burst);
+    return new Occupant(nick, real.bare(), room.roleOnEntering(real), room.occupantIdOf(real), this.config.messageRate.burst);
+  }
+
+  /**
+   * XEP-0045 §5.1: a moderator gave or took voice; the room keeps it for the user's next visits
+   * (in its tables when persistent). Moderator status and kicks are for this visit only.
+   */
+  async keepRole(room: Room, bare: Jid, role: Role): Promise<void> {
+    if (!isKeptRole(role)) return;
+    const jid = bare.bare().toString();
+    const affiliation = room.affiliationOf(bare);
+    if (isAdmin(affiliation)) return;
+    const stored = room.config.persistent && !room.locked;
+    if (role === defaultRole(affiliation, room.config.moderated)) {
+      if (!room.roles.delete(jid)) return;
+      if (stored) await this.store.deleteRole(room.name, jid);
+      return;
+    }
+    room.roles.set(jid, role);
+    if (stored) await this.store.putRole(room.name, jid, role);
+  }
+
+  /** An affiliation change decides the role afresh: a kept one goes. */
+  async forgetRole(room: Room, jid: string): Promise<void> {
+    if (!room.roles.delete(jid)) return;
+    if (room.config.persistent && !room.locked) await this.store.deleteRole(room.name, jid);
   }
 
   /**
@@ -247,6 +271,7 @@ export class MucService {
     room.config.persistent = true;
     room.subject = stored.subject;
     for (const e of stored.affiliations) room.affiliations.set(e.jid, e);
+    for (const [jid, role] of stored.roles) room.roles.set(jid, role);
     room.avatarHash = await avatarHashOf(this, name);
     this.rooms.set(name, room);
     return room;

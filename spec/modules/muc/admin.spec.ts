@@ -116,6 +116,68 @@ describe('muc: roles and affiliations (XEP-0045 §8-§10)', () => {
       expectError(await alice.set(adminSet(adminItem({ nick: 'hecate', role: 'visitor' })), ROOM), 'not-allowed');
     });
 
+    /** Leaves and enters again; returns the role the room gives on entering. */
+    async function comeBack(c: TestClient, nick: string): Promise<string> {
+      c.clear();
+      await c.sendPresence({ to: roomJid('coven', nick), type: 'unavailable' });
+      await c.next(presenceFrom('coven', nick, 'unavailable'));
+      return itemOf(await join(c, 'coven', nick)).role;
+    }
+
+    it('keeps voice taken away across visits (§5.1), a kick included', async () => {
+      // A member: participant by default in a moderated room.
+      await alice.set(adminSet(adminItem({ affiliation: 'member', jid: 'carol@example.com' })), ROOM);
+      await alice.set(adminSet(adminItem({ nick: 'third', role: 'visitor' })), ROOM);
+      await carol.next((s) => presenceFrom('coven', 'third')(s) && itemOf(s).role === 'visitor');
+      expect(await comeBack(carol, 'third')).to.equal('visitor');
+      await alice.set(adminSet(adminItem({ nick: 'third', role: 'none' })), ROOM);
+      await carol.next(presenceFrom('coven', 'third', 'unavailable'));
+      carol.clear();
+      expect(itemOf(await join(carol, 'coven', 'third')).role).to.equal('visitor');
+      await carol.send(groupchat('coven', 'still mute?'));
+      expectError(await carol.next((s) => s.name === 'message' && s.attrs.type === 'error'), 'forbidden');
+    });
+
+    it('keeps voice granted across visits, until it is taken again', async () => {
+      await alice.set(adminSet(adminItem({ nick: 'dave', role: 'participant' })), ROOM);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'participant');
+      expect(await comeBack(dave, 'dave')).to.equal('participant');
+      expect(w.api.room('coven')!.occupants.find((o) => o.nick === 'dave')!.role).to.equal('participant');
+      await alice.set(adminSet(adminItem({ nick: 'dave', role: 'visitor' })), ROOM);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'visitor');
+      expect(await comeBack(dave, 'dave')).to.equal('visitor');
+    });
+
+    it('keeps the voice a moderator grants through a voice request (§8.6)', async () => {
+      const approval = xml(
+        'message',
+        { to: ROOM },
+        xml(
+          'x',
+          { xmlns: NS.dataForms, type: 'submit' },
+          xml('field', { var: 'FORM_TYPE' }, xml('value', {}, 'http://jabber.org/protocol/muc#request')),
+          xml('field', { var: 'muc#role' }, xml('value', {}, 'participant')),
+          xml('field', { var: 'muc#roomnick' }, xml('value', {}, 'dave')),
+          xml('field', { var: 'muc#request_allow' }, xml('value', {}, 'true')),
+        ),
+      );
+      await alice.send(approval);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'participant');
+      expect(await comeBack(dave, 'dave')).to.equal('participant');
+    });
+
+    it('forgets a kept role when the affiliation changes, and applies none in an unmoderated room', async () => {
+      await alice.set(adminSet(adminItem({ nick: 'dave', role: 'participant' })), ROOM);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'participant');
+      await alice.set(adminSet(adminItem({ affiliation: 'member', jid: 'dave@example.com' })), ROOM);
+      await alice.set(adminSet(adminItem({ affiliation: 'none', jid: 'dave@example.com' })), ROOM);
+      expect(await comeBack(dave, 'dave')).to.equal('visitor');
+      await alice.set(adminSet(adminItem({ nick: 'third', role: 'visitor' })), ROOM);
+      await carol.next((s) => presenceFrom('coven', 'third')(s) && itemOf(s).role === 'visitor');
+      await alice.set(configSubmit({ 'muc#roomconfig_moderatedroom': '0' }), ROOM);
+      expect(await comeBack(carol, 'third')).to.equal('participant');
+    });
+
     it('lists the voice list (participants) to moderators only', async () => {
       const reply = await alice.get(list({ role: 'participant' }), ROOM);
       expect(items(reply).map((i) => i.nick).sort()).to.deep.equal(['hecate', 'third']);

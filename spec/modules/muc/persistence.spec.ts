@@ -120,6 +120,26 @@ describe('muc: a restart keeps persistent rooms (storagePath)', () => {
     expect(alice.received.some((s) => s.getChildText('body') === 'said in a temporary room')).to.equal(false);
   });
 
+  it('keeps the voice moderators gave or took across a restart (XEP-0045 §5.1), and drops it with the room', async () => {
+    w = await start();
+    let [alice, bob, dave] = await users(w.h, 'alice', 'bob', 'dave');
+    await createRoom(alice, 'coven', 'crone', { 'muc#roomconfig_persistentroom': '1', 'muc#roomconfig_moderatedroom': '1' });
+    await alice.set(adminSet(adminItem({ affiliation: 'member', jid: 'bob@example.com' })), roomJid('coven'));
+    await join(bob, 'coven', 'hecate');
+    await join(dave, 'coven', 'dave');
+    expect((await alice.set(adminSet(adminItem({ nick: 'hecate', role: 'visitor' }), adminItem({ nick: 'dave', role: 'participant' })), roomJid('coven'))).attrs.type).to.equal('result');
+    await w.h.stop();
+
+    w = await start();
+    [alice, bob, dave] = await users(w.h, 'alice', 'bob', 'dave');
+    expect(itemOf(await join(bob, 'coven', 'hecate'))).to.include({ affiliation: 'member', role: 'visitor' });
+    expect(itemOf(await join(dave, 'coven', 'dave'))).to.include({ affiliation: 'none', role: 'participant' });
+    await join(alice, 'coven', 'crone');
+    expect((await alice.set(xml('query', { xmlns: NS.mucOwner }, xml('destroy')), roomJid('coven'))).attrs.type).to.equal('result');
+    const rows = await w.h.storage.db.selectFrom('muc_roles' as never).selectAll().execute();
+    expect(rows).to.deep.equal([]);
+  });
+
   it('forgets a room made temporary again when its last occupant leaves', async () => {
     w = await start();
     const [alice]: TestClient[] = await users(w.h, 'alice');
