@@ -310,20 +310,60 @@ describe('muc: roles and affiliations (XEP-0045 §8-§10)', () => {
   describe('configuration notices (§10.2.1)', () => {
     const notice = (c: TestClient) => c.next((s) => s.name === 'message' && s.attrs.from === ROOM && s.getChild('x', NS.mucUser) !== undefined);
 
-    it('sends 172 when the room becomes non-anonymous, 173 back, 171/170 for logging, 104 otherwise', async () => {
-      await alice.set(configSubmit({ 'muc#roomconfig_whois': 'anyone' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([172]);
-      // Now bob sees carol's real JID.
+    /** Submits a configuration change; returns the status codes of the notice each occupant gets (one notice each). */
+    async function change(fields: Record<string, string | string[]>): Promise<number[][]> {
+      for (const c of [alice, bob, carol]) c.clear();
+      expect((await alice.set(configSubmit(fields), ROOM)).attrs.type).to.equal('result');
+      const got = await Promise.all([alice, bob, carol].map((c) => notice(c)));
+      for (const n of got) {
+        expect(n.attrs.type, n.toString()).to.equal('groupchat');
+        // "a <message/> stanza containing an <x/> element ... which shall contain only a <status/> element".
+        expect(n.getChild('x', NS.mucUser)!.getChildElements().every((e) => e.name === 'status'), n.toString()).to.equal(true);
+        expect(n.getChild('body')).to.equal(undefined);
+      }
+      return got.map(statuses);
+    }
+
+    it('172 when the room becomes non-anonymous, to every occupant; real JIDs are then shown', async () => {
+      expect(await change({ 'muc#roomconfig_whois': 'anyone' })).to.deep.equal([[172], [172], [172]]);
       const p = await bob.next((s) => presenceFrom('coven', 'third')(s) && itemOf(s).jid !== undefined);
       expect(itemOf(p).jid).to.equal('carol@example.com/r');
-      await alice.set(configSubmit({ 'muc#roomconfig_whois': 'moderators' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([173]);
-      await alice.set(configSubmit({ 'muc#roomconfig_enablelogging': '0' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([171]);
-      await alice.set(configSubmit({ 'muc#roomconfig_enablelogging': '1' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([170]);
+    });
+
+    it('173 when the room becomes semi-anonymous again', async () => {
+      await change({ 'muc#roomconfig_whois': 'anyone' });
+      expect(await change({ 'muc#roomconfig_whois': 'moderators' })).to.deep.equal([[173], [173], [173]]);
+    });
+
+    it('171 when logging is turned off', async () => {
+      expect(await change({ 'muc#roomconfig_enablelogging': '0' })).to.deep.equal([[171], [171], [171]]);
+    });
+
+    it('170 when logging is turned on', async () => {
+      await change({ 'muc#roomconfig_enablelogging': '0' });
+      expect(await change({ 'muc#roomconfig_enablelogging': '1' })).to.deep.equal([[170], [170], [170]]);
+    });
+
+    it('104 for a change that is not privacy-related', async () => {
+      expect(await change({ 'muc#roomconfig_roomname': 'Renamed' })).to.deep.equal([[104], [104], [104]]);
+      expect(await change({ 'muc#roomconfig_maxusers': '50' })).to.deep.equal([[104], [104], [104]]);
+    });
+
+    it('104 with the privacy codes when both kinds change at once', async () => {
+      expect(await change({ 'muc#roomconfig_enablelogging': '0', 'muc#roomconfig_whois': 'anyone', 'muc#roomconfig_roomdesc': 'A cave' })).to.deep.equal([
+        [104, 171, 172],
+        [104, 171, 172],
+        [104, 171, 172],
+      ]);
+    });
+
+    it('no notice when the submitted form changes nothing', async () => {
+      bob.clear();
+      await alice.set(configSubmit({ 'muc#roomconfig_roomname': '' }), ROOM);
       await alice.set(configSubmit({ 'muc#roomconfig_roomname': 'Renamed' }), ROOM);
+      // The notice of the later change is the only one.
       expect(statuses(await notice(bob))).to.deep.equal([104]);
+      expect(bob.received.filter((s) => s.name === 'message' && s.attrs.from === ROOM)).to.have.length(1);
     });
   });
 });
