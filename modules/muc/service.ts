@@ -22,6 +22,9 @@ import { occupantIq } from './iq-proxy.js';
 
 export type IqAnswer = Element | undefined | StanzaError;
 
+/** Copies of one group chat message routed at a time. */
+const FANOUT_BATCH = 256;
+
 /** What a presence about an occupant carries beyond its own presence. */
 export interface PresenceOptions {
   type?: 'unavailable';
@@ -139,18 +142,32 @@ export class MucService {
   /**
    * Sends a copy of a message to every session in the room. The copies share the message's child
    * elements (nothing on the way mutates a child in place; filters that strip one take it out of
-   * their copy's own list), so the work per recipient is an envelope and its `to`.
+   * their copy's own list), so the work per recipient is an envelope and its `to`. They are routed
+   * side by side, a bounded number at a time: each session gets one copy, so their order does not
+   * matter, and the room's lock is held until all are through, so messages keep theirs.
    */
   async broadcastMessage(room: Room, message: Element): Promise<void> {
     const children = message.children;
+    const attrs = message.attrs;
+    let batch: Array<Promise<void>> = [];
     for (const occupant of [...room.occupants.values()]) {
-      for (const s of [...occupant.sessions.values()]) {
-        const copy = xml('message', { ...message.attrs, to: s.jid.toString() });
+      for (const s of occupant.sessions.values()) {
+        const copy = xml('message', attrs);
+        copy.attrs.to = s.jid.toString();
         copy.children = children.slice();
-        await this.send(copy);
+        batch.push(this.ctx.send(copy).catch(this.sendFailed));
+        if (batch.length === FANOUT_BATCH) {
+          await Promise.all(batch);
+          batch = [];
+        }
       }
     }
+    await Promise.all(batch);
   }
+
+  private readonly sendFailed = (err: unknown): void => {
+    this.ctx.log.warn({ err }, 'muc: sending failed');
+  };
 
   /** XEP-0045 §10.2.1: a status-code notice from the room to every occupant. */
   async notice(room: Room, codes: readonly number[]): Promise<void> {
