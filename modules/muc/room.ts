@@ -40,6 +40,8 @@ export class Room {
    * what the affiliation gives are here; an affiliation change forgets them.
    */
   readonly roles = new Map<string, KeptRole>();
+  /** XEP-0317: the hats (URIs) each bare JID wears in this room. */
+  readonly hats = new Map<string, Set<string>>();
   /** XEP-0045 §10.1.1: a new room is locked until its owner configures it. */
   locked = false;
   destroyed = false;

@@ -13,6 +13,7 @@ import { broadcastsRole, defaultConfig, parseStoredConfig, type ConfigLimits } f
 import { RoomStore } from './storage.js';
 import { RoomArchive } from './archive.js';
 import { avatarHashOf } from './vcard.js';
+import { hatsElement } from './hats.js';
 import { STATUS, errorReply, statusElements, strippedPresence } from './stanzas.js';
 import { onPresence } from './presence.js';
 import { onMessage } from './messages.js';
@@ -121,6 +122,8 @@ export class MucService {
     out.cnode(xml('x', { xmlns: NS.mucUser }, item, statusElements(codes), o.destroy ? cloneElement(o.destroy) : null));
     // XEP-0421 §4: every presence from the room carries the occupant id.
     out.cnode(xml('occupant-id', { xmlns: NS.occupantId, id: occupant.occupantId }));
+    const hats = o.type === 'unavailable' ? undefined : hatsElement(this, room, occupant.bare);
+    if (hats) out.cnode(hats);
     return out;
   }
 
@@ -289,6 +292,11 @@ export class MucService {
     room.subject = stored.subject;
     for (const e of stored.affiliations) room.affiliations.set(e.jid, e);
     for (const [jid, role] of stored.roles) room.roles.set(jid, role);
+    for (const [jid, uri] of stored.hats) {
+      let worn = room.hats.get(jid);
+      if (!worn) room.hats.set(jid, (worn = new Set()));
+      worn.add(uri);
+    }
     room.avatarHash = await avatarHashOf(this, name);
     this.rooms.set(name, room);
     return room;

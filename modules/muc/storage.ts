@@ -38,10 +38,18 @@ interface RoleRow {
   updated_at: number | string;
 }
 
+interface HatRow {
+  host: string;
+  room: string;
+  jid: string;
+  uri: string;
+}
+
 interface MucTables {
   muc_rooms: RoomRow;
   muc_affiliations: AffiliationRow;
   muc_roles: RoleRow;
+  muc_hats: HatRow;
 }
 
 export const mucMigrations: readonly Migration[] = [
@@ -96,6 +104,16 @@ export const mucMigrations: readonly Migration[] = [
         .execute();
       // Account deletion purges a JID's kept roles in every room.
       await db.schema.createIndex('muc_roles_jid_idx').on('muc_roles').column('jid').execute();
+      // XEP-0317: the hats each bare JID wears in a room.
+      await db.schema
+        .createTable('muc_hats')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('room', 'text', (c) => c.notNull())
+        .addColumn('jid', 'text', (c) => c.notNull())
+        .addColumn('uri', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('muc_hats_pk', ['host', 'room', 'jid', 'uri'])
+        .execute();
+      await db.schema.createIndex('muc_hats_jid_idx').on('muc_hats').column('jid').execute();
     },
   },
 ];
@@ -106,6 +124,8 @@ export interface StoredRoom {
   secret: string;
   affiliations: AffiliationEntry[];
   roles: Array<[string, KeptRole]>;
+  /** (bare JID, hat URI) pairs. */
+  hats: Array<[string, string]>;
 }
 
 export class RoomStore {
@@ -127,8 +147,10 @@ export class RoomStore {
     const roleRows = await this.db.selectFrom('muc_roles').select(['jid', 'role']).where('host', '=', this.host).where('room', '=', name).execute();
     const roles: Array<[string, KeptRole]> = [];
     for (const r of roleRows) if (isKeptRole(r.role)) roles.push([r.jid, r.role]);
+    const hatRows = await this.db.selectFrom('muc_hats').select(['jid', 'uri']).where('host', '=', this.host).where('room', '=', name).execute();
     return {
       roles,
+      hats: hatRows.map((r): [string, string] => [r.jid, r.uri]),
       config: row.config,
       secret: row.secret,
       subject: row.subject === null ? undefined : { text: row.subject, nick: row.subject_nick ?? undefined, at: Number(row.subject_at ?? 0) },
@@ -164,10 +186,12 @@ export class RoomStore {
     await this.saveRoom(room);
     for (const e of room.affiliations.values()) await this.putAffiliation(room.name, e);
     for (const [jid, role] of room.roles) await this.putRole(room.name, jid, role);
+    for (const [jid, uris] of room.hats) for (const uri of uris) await this.putHat(room.name, jid, uri);
   }
 
   async deleteRoom(name: string): Promise<void> {
     await this.db.deleteFrom('muc_roles').where('host', '=', this.host).where('room', '=', name).execute();
+    await this.db.deleteFrom('muc_hats').where('host', '=', this.host).where('room', '=', name).execute();
     await this.db.deleteFrom('muc_affiliations').where('host', '=', this.host).where('room', '=', name).execute();
     await this.db.deleteFrom('muc_rooms').where('host', '=', this.host).where('name', '=', name).execute();
   }
@@ -204,6 +228,18 @@ export class RoomStore {
     await this.db.deleteFrom('muc_roles').where('host', '=', this.host).where('room', '=', room).where('jid', '=', jid).execute();
   }
 
+  async putHat(room: string, jid: string, uri: string): Promise<void> {
+    await this.db
+      .insertInto('muc_hats')
+      .values({ host: this.host, room, jid, uri })
+      .onConflict((oc) => oc.columns(['host', 'room', 'jid', 'uri']).doNothing())
+      .execute();
+  }
+
+  async deleteHat(room: string, jid: string, uri: string): Promise<void> {
+    await this.db.deleteFrom('muc_hats').where('host', '=', this.host).where('room', '=', room).where('jid', '=', jid).where('uri', '=', uri).execute();
+  }
+
   /** Public rooms by name, after `after` (exclusive), at most `limit`. */
   async publicRooms(after: string | undefined, limit: number): Promise<Array<{ name: string; config: string }>> {
     let q = this.db.selectFrom('muc_rooms').select(['name', 'config']).where('host', '=', this.host).where('public', '=', 1);
@@ -233,6 +269,7 @@ export class RoomStore {
     const rows = await this.db.selectFrom('muc_affiliations').select('room').where('jid', '=', jid).where('host', '=', this.host).execute();
     await this.db.deleteFrom('muc_affiliations').where('jid', '=', jid).where('host', '=', this.host).execute();
     await this.db.deleteFrom('muc_roles').where('jid', '=', jid).where('host', '=', this.host).execute();
+    await this.db.deleteFrom('muc_hats').where('jid', '=', jid).where('host', '=', this.host).execute();
     return rows.map((r) => r.room);
   }
 }
