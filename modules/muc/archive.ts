@@ -88,14 +88,6 @@ export class RoomArchive {
     });
   }
 
-  /** Stores a reflected message and waits until it is durable; returns its UID. */
-  async append(room: string, message: Element, sender: Jid | undefined, when = Date.now()): Promise<string> {
-    const id = newArchiveId();
-    this.write(room, id, message, sender, undefined, when);
-    await this.settled(room);
-    return id;
-  }
-
   /** Resolves once every write issued for the room so far is done. */
   async settled(room: string): Promise<void> {
     await this.writes.get(room);
