@@ -139,7 +139,10 @@ export async function adminSet(svc: MucService, room: Room, iq: IqStanza): Promi
   for (const c of roles) {
     if (!room.occupants.has(c.target.key)) continue;
     if (c.role === 'none') await svc.removeOccupant(room, c.target, { codes: [STATUS.kicked], actor: actorNick, reason: c.reason }); // §8.2
-    else await svc.setRole(room, c.target, c.role, { reason: c.reason, actor: actorNick });
+    else {
+      await svc.setRole(room, c.target, c.role, { reason: c.reason, actor: actorNick });
+      await svc.keepRole(room, c.target.bare, c.role);
+    }
   }
   await setAffiliations(svc, room, affiliations, actorNick);
   return undefined;
@@ -163,6 +166,8 @@ export async function setAffiliations(svc: MucService, room: Room, changes: read
       if (room.config.persistent && !room.locked) await svc.store.putAffiliation(room.name, entry);
     }
     if ((before?.affiliation ?? 'none') === c.affiliation) continue;
+    // §5.1: the new affiliation decides the role afresh.
+    if (c.jid.includes('@')) await svc.forgetRole(room, c.jid);
     const concerned = [...room.occupants.values()].filter((o) => (c.jid.includes('@') ? o.bare.toString() === c.jid : o.bare.domain === c.jid && !room.affiliations.has(o.bare.toString())));
     for (const o of concerned) await affiliationChanged(svc, room, o, before?.affiliation ?? 'none', c.reason, actorNick);
     if (concerned.length === 0 && c.jid.includes('@')) await svc.send(absentNotice(room, c.jid, c.affiliation));

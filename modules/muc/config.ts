@@ -23,6 +23,15 @@ export const mucConfigSchema = z.strictObject({
       burst: z.number().int().min(1).default(20),
     })
     .prefault({}),
+  /**
+   * XEP-0317: the hats admins and owners may give in any room (a URI each, with a title to show).
+   * None: the rooms offer no hats.
+   */
+  hats: z
+    .array(z.strictObject({ uri: z.string().url().max(1024), title: z.string().min(1).max(100) }))
+    .max(100)
+    .refine((hats) => new Set(hats.map((h) => h.uri)).size === hats.length, 'each hat needs its own uri')
+    .default([]),
   /** Largest room vCard (avatar included). */
   vcardMaxSize: size().prefault('64 KiB'),
 });

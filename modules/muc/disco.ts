@@ -2,6 +2,7 @@
 // with XEP-0059 paging) and for each room (§6.4-6.5, §7.12: features by room type, the
 // muc#roominfo form, the reserved nick at x-roomuser-item).
 import { NS, StanzaError, xml } from '../../lib/module-api.js';
+import { commandItems, NS_HATS } from './hats.js';
 import type { Element, IqStanza } from '../../lib/module-api.js';
 import { isMember } from './affiliations.js';
 import { MAM_FEATURES } from './mam.js';
@@ -104,6 +105,9 @@ export function roomInfo(svc: MucService, room: Room, iq: IqStanza): IqAnswer {
     // XEP-0425: both versions of moderation; XEP-0424 retractions pass through.
     MUC_NS.moderate,
     MUC_NS.moderate0,
+    // XEP-0317, with its XEP-0050 commands.
+    NS_HATS,
+    NS.commands,
     ...(room.config.logging ? MAM_FEATURES : []),
     ...(room.config.membersOnly ? [] : [NS.register]),
   ];
@@ -113,7 +117,10 @@ export function roomInfo(svc: MucService, room: Room, iq: IqStanza): IqAnswer {
 
 /** §6.5: occupants are listed to occupants only (the XEP advises keeping them private). */
 export function roomItems(svc: MucService, room: Room, iq: IqStanza): IqAnswer {
-  if (iq.payload!.attrs.node) return StanzaError.itemNotFound('no such node');
+  const node = iq.payload!.attrs.node as string | undefined;
+  // XEP-0050 §2.2: the room's commands (XEP-0317 hats).
+  if (node === NS.commands) return xml('query', { xmlns: NS.discoItems, node }, commandItems(room, iq.from));
+  if (node) return StanzaError.itemNotFound('no such node');
   const inRoom = room.bySession(iq.from) !== undefined;
   return xml('query', { xmlns: NS.discoItems }, inRoom ? [...room.occupants.values()].map((o) => xml('item', { jid: room.occupantJid(o.nick).toString() })) : null);
 }

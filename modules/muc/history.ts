@@ -33,9 +33,11 @@ export function historyRequest(room: Room, history: Element | undefined, now = D
   return out;
 }
 
-/** Moderation tombstones and the room's own announcements are not discussion. */
+/** Moderation tombstones, subject changes and the room's own announcements are not discussion. */
 function isDiscussion(message: Element, room: Room): boolean {
   if (message.attrs.from === room.jid.toString()) return false;
+  // §7.2.15: the subject comes after the history, once, as it is now.
+  if (message.getChild('subject') !== undefined && message.getChild('body') === undefined) return false;
   return !message.getChild('retracted', NS.retract);
 }
 

@@ -41,9 +41,10 @@ const NAMES_PAGE = 200;
 export default defineModule({
   name: 'muc',
   xeps: [
-    { xep: 45, version: '1.35.5', status: 'complete', note: 'voice requests and registration are approved automatically; roles are not kept across visits' },
+    { xep: 45, version: '1.35.5', status: 'complete', note: 'registration is approved automatically; voice is kept across visits (XEP-0045 §5.1)' },
     { xep: 249, version: '1.2', status: 'complete', note: 'direct invitations pass through private messages unchanged' },
     { xep: 313, version: '1.1.3', status: 'partial', note: 'room archives (the account archive is the mam module)' },
+    { xep: 317, version: '0.2', status: 'complete', note: 'the hats offered are the service’s (muc.hats)' },
     { xep: 359, version: '0.7.0', status: 'complete', note: 'stanza-id by the room on archived groupchat messages' },
     { xep: 410, version: '1.1.0', status: 'complete', note: 'with the self-ping optimisation' },
     { xep: 421, version: '1.0.1', status: 'complete' },
@@ -70,7 +71,13 @@ export default defineModule({
     ctx.on('account/deleted', async ({ host, user }) => {
       const jid = `${user}@${host}`;
       await svc.store.purgeJid(jid);
-      for (const room of svc.live()) await svc.withLock(room.name, async () => { room.affiliations.delete(jid); });
+      for (const room of svc.live()) {
+        await svc.withLock(room.name, async () => {
+          room.affiliations.delete(jid);
+          room.roles.delete(jid);
+          room.hats.delete(jid);
+        });
+      }
     });
 
     async function expireArchives(now = Date.now()): Promise<number> {

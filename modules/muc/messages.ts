@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { buildForm, cloneElement, Jid, NS, readForm, StanzaError, xml } from '../../lib/module-api.js';
 import type { Element, MessageStanza } from '../../lib/module-api.js';
 import { isAdmin, isMember, roleRank } from './affiliations.js';
-import { archivable } from './archive.js';
+import { archivable, newArchiveId } from './archive.js';
 import type { Occupant } from './occupants.js';
 import type { Room } from './room.js';
 import type { MucService } from './service.js';
@@ -65,17 +65,20 @@ async function groupchat(svc: MucService, room: Room, sender: Occupant | undefin
 }
 
 /**
- * Archives a groupchat message when it carries content (XEP-0313 §6.1.2) and stamps the UID on
- * the copies as the room's stanza-id (XEP-0359 §3), then sends it to every session.
+ * Archives a groupchat message when it carries content (XEP-0313 §6.1.2) and stamps its UID on
+ * the copies as the room's stanza-id (XEP-0359 §3), then sends it to every session. The copies go
+ * out while the row is being written: the archive makes every later read wait for it.
  */
 export async function archiveAndBroadcast(svc: MucService, room: Room, out: Element, sender: Jid | undefined): Promise<void> {
-  if (archivable(out)) {
-    const id = await svc.archive.append(room.name, out, sender);
-    out.cnode(xml('stanza-id', { xmlns: NS.sid, id, by: room.jid.toString() }));
-    // A room that does not log keeps only what it sends as history on entering.
-    if (!room.config.logging) await svc.archive.prune(room.name, room.config.maxHistoryFetch);
-  }
+  if (archivable(out)) archive(svc, room, out, sender);
   await svc.broadcastMessage(room, out);
+}
+
+function archive(svc: MucService, room: Room, out: Element, sender: Jid | undefined): void {
+  const id = newArchiveId();
+  // A room that does not log keeps only what it sends as history on entering.
+  svc.archive.write(room.name, id, out, sender, room.config.logging ? undefined : room.config.maxHistoryFetch);
+  out.cnode(xml('stanza-id', { xmlns: NS.sid, id, by: room.jid.toString() }));
 }
 
 /** §8.1: moderators, and participants when muc#roomconfig_changesubject allows it. */
@@ -86,6 +89,10 @@ async function changeSubject(svc: MucService, room: Room, sender: Occupant, m: M
   await svc.saveRoom(room);
   const out = reflect(room, sender, m, 'groupchat');
   out.cnode(xml('occupant-id', { xmlns: NS.occupantId, id: sender.occupantId }));
+  // XEP-0313 "MUC Archives": subject changes SHOULD be stored like messages with a body, so they are
+  // found through MAM and stamped with the room's stanza-id (never sent as history: the
+  // current subject follows the history on entering). A room that does not log keeps no record.
+  if (room.config.logging) archive(svc, room, out, sender.bare);
   await svc.broadcastMessage(room, out);
 }
 
@@ -183,7 +190,10 @@ async function voiceRequest(svc: MucService, room: Room, sender: Occupant | unde
     if (form.bool('muc#request_allow') !== true) return;
     const nick = form.value('muc#roomnick');
     const target = nick === undefined ? undefined : room.byNick(nick);
-    if (target && target.role === 'visitor') await svc.setRole(room, target, 'participant', { actor: sender.nick });
+    if (target && target.role === 'visitor') {
+      await svc.setRole(room, target, 'participant', { actor: sender.nick });
+      await svc.keepRole(room, target.bare, 'participant');
+    }
     return;
   }
   if (sender.role !== 'visitor' || form.value('muc#role') !== 'participant') return;

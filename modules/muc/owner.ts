@@ -85,13 +85,22 @@ async function configure(svc: MucService, room: Room, next: RoomConfig, admins: 
       }
     }
   }
-  // §10.2.1: privacy-related changes have their codes; anything else is 104.
+  await svc.notice(room, configChangeCodes(before, next));
+}
+
+/**
+ * §10.2.1: privacy-related changes have their codes (170/171 logging, 172/173 anonymity); "any
+ * other configuration change" is 104, also when it comes with a privacy-related one. The room
+ * never shows unavailable members and has no fully-anonymous mode, so 102, 103 and 174 (dropped
+ * from XEP-0045 with fully-anonymous rooms) never apply.
+ */
+export function configChangeCodes(before: RoomConfig, next: RoomConfig): number[] {
   const codes: number[] = [];
   if (next.logging !== before.logging) codes.push(next.logging ? STATUS.loggingOn : STATUS.loggingOff);
   if (next.whois !== before.whois) codes.push(next.whois === 'anyone' ? STATUS.nowNonAnonymous : STATUS.nowSemiAnonymous);
   const others = (Object.keys(next) as Array<keyof RoomConfig>).some((k) => k !== 'logging' && k !== 'whois' && JSON.stringify(next[k]) !== JSON.stringify(before[k]));
-  if (codes.length === 0 && others) codes.push(STATUS.configChanged);
-  await svc.notice(room, codes);
+  if (others) codes.push(STATUS.configChanged);
+  return codes;
 }
 
 /**

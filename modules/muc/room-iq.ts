@@ -6,6 +6,7 @@ import { adminGet, adminSet } from './admin.js';
 import { roomInfo, roomItems } from './disco.js';
 import { mamFormAnswer, mamMetadata, mamQuery } from './mam.js';
 import { moderate } from './moderation.js';
+import { hatCommand } from './hats.js';
 import { ownerGet, ownerSet } from './owner.js';
 import { registerGet, registerSet } from './register.js';
 import type { Room } from './room.js';
@@ -36,6 +37,7 @@ export async function roomIq(svc: MucService, room: Room | undefined, iq: IqStan
     if (is('query', NS.mam)) return mamQuery(svc, room, iq);
     if (is('vCard', NS.vcard)) return vcardSet(svc, room, iq);
     if (is('moderate', MUC_NS.moderate) || is('apply-to', MUC_NS.fasten)) return moderate(svc, room, iq);
+    if (is('command', NS.commands)) return hatCommand(svc, room, iq);
   }
   return StanzaError.serviceUnavailable();
 }

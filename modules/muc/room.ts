@@ -1,7 +1,7 @@
 // A room's state in memory: configuration, affiliations with reserved nicks, occupants and the
 // subject. Persistent rooms mirror it in their tables (storage.ts); temporary ones live only here.
 import type { Jid } from '../../lib/module-api.js';
-import type { Affiliation, Role, StoredAffiliation } from './affiliations.js';
+import { defaultRole, isAdmin, type Affiliation, type Role, type StoredAffiliation } from './affiliations.js';
 import { nickKey, type Occupant } from './occupants.js';
 import { occupantId } from './occupant-id.js';
 import type { RoomConfig } from './room-config.js';
@@ -13,6 +13,13 @@ export interface AffiliationEntry {
   /** The nick reserved for this JID in the room (registration, XEP-0045 §7.10). */
   nick?: string;
   reason?: string;
+}
+
+/** The roles a room keeps across visits. */
+export type KeptRole = Extract<Role, 'participant' | 'visitor'>;
+
+export function isKeptRole(role: string): role is KeptRole {
+  return role === 'participant' || role === 'visitor';
 }
 
 export interface Subject {
@@ -27,6 +34,14 @@ export class Room {
   readonly occupants = new Map<string, Occupant>();
   /** By bare JID or domain. */
   readonly affiliations = new Map<string, AffiliationEntry>();
+  /**
+   * XEP-0045 §5.1: voice a moderator gave or took (participant or visitor, by bare JID), kept
+   * across visits and applied on entering while the room is moderated. Only roles that differ from
+   * what the affiliation gives are here; an affiliation change forgets them.
+   */
+  readonly roles = new Map<string, KeptRole>();
+  /** XEP-0317: the hats (URIs) each bare JID wears in this room. */
+  readonly hats = new Map<string, Set<string>>();
   /** XEP-0045 §10.1.1: a new room is locked until its owner configures it. */
   locked = false;
   destroyed = false;
@@ -64,6 +79,14 @@ export class Room {
     const bare = real.bare();
     if (this.serviceAdmins.some((a) => a.bare().equals(bare))) return 'owner';
     return this.entryOf(real)?.affiliation ?? 'none';
+  }
+
+  /** The role a user gets on entering: what its affiliation gives, or in a moderated room the voice kept for it. */
+  roleOnEntering(real: Jid): Role {
+    const affiliation = this.affiliationOf(real);
+    const role = defaultRole(affiliation, this.config.moderated);
+    if (!this.config.moderated || isAdmin(affiliation) || affiliation === 'outcast') return role;
+    return this.roles.get(real.bare().toString()) ?? role;
   }
 
   /** The bare JID that reserved this nick, if any. */

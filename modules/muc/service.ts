@@ -8,11 +8,12 @@ import type { MucConfig } from './config.js';
 import { defaultRole, isAdmin, type Affiliation, type Role } from './affiliations.js';
 import { Occupant } from './occupants.js';
 import { newRoomSecret } from './occupant-id.js';
-import { Room } from './room.js';
+import { isKeptRole, Room } from './room.js';
 import { broadcastsRole, defaultConfig, parseStoredConfig, type ConfigLimits } from './room-config.js';
 import { RoomStore } from './storage.js';
 import { RoomArchive } from './archive.js';
 import { avatarHashOf } from './vcard.js';
+import { hatsElement } from './hats.js';
 import { STATUS, errorReply, statusElements, strippedPresence } from './stanzas.js';
 import { onPresence } from './presence.js';
 import { onMessage } from './messages.js';
@@ -21,6 +22,9 @@ import { serviceIq } from './disco.js';
 import { occupantIq } from './iq-proxy.js';
 
 export type IqAnswer = Element | undefined | StanzaError;
+
+/** Copies of one group chat message routed at a time. */
+const FANOUT_BATCH = 256;
 
 /** What a presence about an occupant carries beyond its own presence. */
 export interface PresenceOptions {
@@ -59,7 +63,10 @@ export class MucService {
     const c = ctx.config;
     this.limits = { maxUsers: c.maxUsers, historyLength: Math.min(c.historyLength, c.maxHistoryLength), maxHistoryLength: c.maxHistoryLength };
     this.store = new RoomStore(ctx.storage, domain);
-    this.archive = new RoomArchive(ctx.archive('muc'), domain);
+    this.archive = new RoomArchive(ctx.archive('muc'), domain, (err, room, id) => {
+      // The message went out; only its archived copy is missing.
+      ctx.log.error({ err, room, id }, 'muc: archiving a groupchat message failed');
+    });
     this.vcards = ctx.keyval('muc-vcard');
   }
 
@@ -115,6 +122,8 @@ export class MucService {
     out.cnode(xml('x', { xmlns: NS.mucUser }, item, statusElements(codes), o.destroy ? cloneElement(o.destroy) : null));
     // XEP-0421 §4: every presence from the room carries the occupant id.
     out.cnode(xml('occupant-id', { xmlns: NS.occupantId, id: occupant.occupantId }));
+    const hats = o.type === 'unavailable' ? undefined : hatsElement(this, room, occupant.bare);
+    if (hats) out.cnode(hats);
     return out;
   }
 
@@ -133,14 +142,35 @@ export class MucService {
     }
   }
 
-  /** Sends a copy of a message to every session in the room. */
+  /**
+   * Sends a copy of a message to every session in the room. The copies share the message's child
+   * elements (nothing on the way mutates a child in place; filters that strip one take it out of
+   * their copy's own list), so the work per recipient is an envelope and its `to`. They are routed
+   * side by side, a bounded number at a time: each session gets one copy, so their order does not
+   * matter, and the room's lock is held until all are through, so messages keep theirs.
+   */
   async broadcastMessage(room: Room, message: Element): Promise<void> {
-    for (const r of this.recipients(room)) {
-      const copy = cloneElement(message);
-      copy.attrs.to = r.jid.toString();
-      await this.send(copy);
+    const children = message.children;
+    const attrs = message.attrs;
+    let batch: Array<Promise<void>> = [];
+    for (const occupant of [...room.occupants.values()]) {
+      for (const s of occupant.sessions.values()) {
+        const copy = xml('message', attrs);
+        copy.attrs.to = s.jid.toString();
+        copy.children = children.slice();
+        batch.push(this.ctx.send(copy).catch(this.sendFailed));
+        if (batch.length === FANOUT_BATCH) {
+          await Promise.all(batch);
+          batch = [];
+        }
+      }
     }
+    await Promise.all(batch);
   }
+
+  private readonly sendFailed = (err: unknown): void => {
+    this.ctx.log.warn({ err }, 'muc: sending failed');
+  };
 
   /** XEP-0045 §10.2.1: a status-code notice from the room to every occupant. */
   async notice(room: Room, codes: readonly number[]): Promise<void> {
@@ -172,8 +202,32 @@ export class MucService {
   }
 
   newOccupant(room: Room, nick: string, real: Jid): Occupant {
-    const affiliation = room.affiliationOf(real);
-    return new Occupant(nick, real.bare(), defaultRole(affiliation, room.config.moderated), room.occupantIdOf(real), this.config.messageRate.burst);
+    return new Occupant(nick, real.bare(), room.roleOnEntering(real), room.occupantIdOf(real), this.config.messageRate.burst);
+  }
+
+  /**
+   * XEP-0045 §5.1: a moderator gave or took voice; the room keeps it for the user's next visits
+   * (in its tables when persistent). Moderator status and kicks are for this visit only.
+   */
+  async keepRole(room: Room, bare: Jid, role: Role): Promise<void> {
+    if (!isKeptRole(role)) return;
+    const jid = bare.bare().toString();
+    const affiliation = room.affiliationOf(bare);
+    if (isAdmin(affiliation)) return;
+    const stored = room.config.persistent && !room.locked;
+    if (role === defaultRole(affiliation, room.config.moderated)) {
+      if (!room.roles.delete(jid)) return;
+      if (stored) await this.store.deleteRole(room.name, jid);
+      return;
+    }
+    room.roles.set(jid, role);
+    if (stored) await this.store.putRole(room.name, jid, role);
+  }
+
+  /** An affiliation change decides the role afresh: a kept one goes. */
+  async forgetRole(room: Room, jid: string): Promise<void> {
+    if (!room.roles.delete(jid)) return;
+    if (room.config.persistent && !room.locked) await this.store.deleteRole(room.name, jid);
   }
 
   /**
@@ -237,6 +291,12 @@ export class MucService {
     room.config.persistent = true;
     room.subject = stored.subject;
     for (const e of stored.affiliations) room.affiliations.set(e.jid, e);
+    for (const [jid, role] of stored.roles) room.roles.set(jid, role);
+    for (const [jid, uri] of stored.hats) {
+      let worn = room.hats.get(jid);
+      if (!worn) room.hats.set(jid, (worn = new Set()));
+      worn.add(uri);
+    }
     room.avatarHash = await avatarHashOf(this, name);
     this.rooms.set(name, room);
     return room;
@@ -402,6 +462,8 @@ export class MucService {
         }
       });
     }
+    // Messages already sent out are in the archive before the database closes.
+    await this.archive.flush();
   }
 
   /** A real JID may act as a moderator: an occupant with that role, or an admin or owner (outside too). */

@@ -75,7 +75,8 @@ export function errorReply(original: Element, err: StanzaError, from: string): E
 /** Children a client may not bring into the room: only the room speaks MUC, stanza ids and occupant ids. */
 export function isServiceOwned(child: Element, roomJid?: string): boolean {
   const ns = child.attrs.xmlns as string | undefined;
-  if (ns === NS.mucUser || ns === NS.muc || ns === NS.occupantId) return true;
+  // XEP-0317: hats are given by the room, never claimed.
+  if (ns === NS.mucUser || ns === NS.muc || ns === NS.occupantId || ns === 'urn:xmpp:hats:0') return true;
   // XEP-0359 §3.1: stanza-ids claiming to be by the room are removed.
   if (ns === NS.sid && child.name === 'stanza-id' && roomJid !== undefined && child.attrs.by === roomJid) return true;
   return false;

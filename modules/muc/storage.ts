@@ -1,10 +1,10 @@
-// The module's tables: persistent rooms (configuration, subject, XEP-0421 secret) and their
-// affiliations with reserved nicks. `host` is the service domain (conference.example.com), so one
+// The module's tables: persistent rooms (configuration, subject, XEP-0421 secret), their
+// affiliations with reserved nicks, and the voice kept across visits (XEP-0045 §5.1). `host` is the service domain (conference.example.com), so one
 // database serves every virtual host's service. Every query is a primary-key lookup or range.
 import type { Database, Kysely, Migration } from '../../lib/module-api.js';
 import { isAffiliation, type StoredAffiliation } from './affiliations.js';
 import { nickKey } from './occupants.js';
-import type { AffiliationEntry, Room, Subject } from './room.js';
+import { isKeptRole, type AffiliationEntry, type KeptRole, type Room, type Subject } from './room.js';
 
 interface RoomRow {
   host: string;
@@ -30,9 +30,26 @@ interface AffiliationRow {
   updated_at: number | string;
 }
 
+interface RoleRow {
+  host: string;
+  room: string;
+  jid: string;
+  role: string;
+  updated_at: number | string;
+}
+
+interface HatRow {
+  host: string;
+  room: string;
+  jid: string;
+  uri: string;
+}
+
 interface MucTables {
   muc_rooms: RoomRow;
   muc_affiliations: AffiliationRow;
+  muc_roles: RoleRow;
+  muc_hats: HatRow;
 }
 
 export const mucMigrations: readonly Migration[] = [
@@ -73,6 +90,32 @@ export const mucMigrations: readonly Migration[] = [
       await db.schema.createIndex('muc_affiliations_jid_idx').on('muc_affiliations').column('jid').execute();
     },
   },
+  {
+    version: 2,
+    async up(db) {
+      await db.schema
+        .createTable('muc_roles')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('room', 'text', (c) => c.notNull())
+        .addColumn('jid', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('muc_roles_pk', ['host', 'room', 'jid'])
+        .execute();
+      // Account deletion purges a JID's kept roles in every room.
+      await db.schema.createIndex('muc_roles_jid_idx').on('muc_roles').column('jid').execute();
+      // XEP-0317: the hats each bare JID wears in a room.
+      await db.schema
+        .createTable('muc_hats')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('room', 'text', (c) => c.notNull())
+        .addColumn('jid', 'text', (c) => c.notNull())
+        .addColumn('uri', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('muc_hats_pk', ['host', 'room', 'jid', 'uri'])
+        .execute();
+      await db.schema.createIndex('muc_hats_jid_idx').on('muc_hats').column('jid').execute();
+    },
+  },
 ];
 
 export interface StoredRoom {
@@ -80,6 +123,9 @@ export interface StoredRoom {
   subject: Subject | undefined;
   secret: string;
   affiliations: AffiliationEntry[];
+  roles: Array<[string, KeptRole]>;
+  /** (bare JID, hat URI) pairs. */
+  hats: Array<[string, string]>;
 }
 
 export class RoomStore {
@@ -98,7 +144,13 @@ export class RoomStore {
       if (!isAffiliation(r.affiliation) || r.affiliation === 'none') continue;
       affiliations.push({ jid: r.jid, affiliation: r.affiliation, nick: r.nick ?? undefined, reason: r.reason ?? undefined });
     }
+    const roleRows = await this.db.selectFrom('muc_roles').select(['jid', 'role']).where('host', '=', this.host).where('room', '=', name).execute();
+    const roles: Array<[string, KeptRole]> = [];
+    for (const r of roleRows) if (isKeptRole(r.role)) roles.push([r.jid, r.role]);
+    const hatRows = await this.db.selectFrom('muc_hats').select(['jid', 'uri']).where('host', '=', this.host).where('room', '=', name).execute();
     return {
+      roles,
+      hats: hatRows.map((r): [string, string] => [r.jid, r.uri]),
       config: row.config,
       secret: row.secret,
       subject: row.subject === null ? undefined : { text: row.subject, nick: row.subject_nick ?? undefined, at: Number(row.subject_at ?? 0) },
@@ -133,9 +185,13 @@ export class RoomStore {
   async saveAll(room: Room): Promise<void> {
     await this.saveRoom(room);
     for (const e of room.affiliations.values()) await this.putAffiliation(room.name, e);
+    for (const [jid, role] of room.roles) await this.putRole(room.name, jid, role);
+    for (const [jid, uris] of room.hats) for (const uri of uris) await this.putHat(room.name, jid, uri);
   }
 
   async deleteRoom(name: string): Promise<void> {
+    await this.db.deleteFrom('muc_roles').where('host', '=', this.host).where('room', '=', name).execute();
+    await this.db.deleteFrom('muc_hats').where('host', '=', this.host).where('room', '=', name).execute();
     await this.db.deleteFrom('muc_affiliations').where('host', '=', this.host).where('room', '=', name).execute();
     await this.db.deleteFrom('muc_rooms').where('host', '=', this.host).where('name', '=', name).execute();
   }
@@ -157,6 +213,31 @@ export class RoomStore {
 
   async deleteAffiliation(room: string, jid: string): Promise<void> {
     await this.db.deleteFrom('muc_affiliations').where('host', '=', this.host).where('room', '=', room).where('jid', '=', jid).execute();
+  }
+
+  async putRole(room: string, jid: string, role: KeptRole): Promise<void> {
+    const values = { role, updated_at: Date.now() };
+    await this.db
+      .insertInto('muc_roles')
+      .values({ host: this.host, room, jid, ...values })
+      .onConflict((oc) => oc.columns(['host', 'room', 'jid']).doUpdateSet(values))
+      .execute();
+  }
+
+  async deleteRole(room: string, jid: string): Promise<void> {
+    await this.db.deleteFrom('muc_roles').where('host', '=', this.host).where('room', '=', room).where('jid', '=', jid).execute();
+  }
+
+  async putHat(room: string, jid: string, uri: string): Promise<void> {
+    await this.db
+      .insertInto('muc_hats')
+      .values({ host: this.host, room, jid, uri })
+      .onConflict((oc) => oc.columns(['host', 'room', 'jid', 'uri']).doNothing())
+      .execute();
+  }
+
+  async deleteHat(room: string, jid: string, uri: string): Promise<void> {
+    await this.db.deleteFrom('muc_hats').where('host', '=', this.host).where('room', '=', room).where('jid', '=', jid).where('uri', '=', uri).execute();
   }
 
   /** Public rooms by name, after `after` (exclusive), at most `limit`. */
@@ -187,6 +268,8 @@ export class RoomStore {
   async purgeJid(jid: string): Promise<string[]> {
     const rows = await this.db.selectFrom('muc_affiliations').select('room').where('jid', '=', jid).where('host', '=', this.host).execute();
     await this.db.deleteFrom('muc_affiliations').where('jid', '=', jid).where('host', '=', this.host).execute();
+    await this.db.deleteFrom('muc_roles').where('jid', '=', jid).where('host', '=', this.host).execute();
+    await this.db.deleteFrom('muc_hats').where('jid', '=', jid).where('host', '=', this.host).execute();
     return rows.map((r) => r.room);
   }
 }

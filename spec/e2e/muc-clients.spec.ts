@@ -220,6 +220,30 @@ describe('e2e: multi-user chat with slixmpp and nbxmpp', function () {
     });
   }
 
+  it('slixmpp: a subject change is in the room archive under the stanza-id it carried live', async function () {
+    requires('slixmpp', this);
+    const alice = await client(SLIXMPP_MUC, 'alice', 'sli-a');
+    await alice.cmd({ cmd: 'join', room: ROOM, nick: 'crone' });
+    await alice.cmd({ cmd: 'configure', room: ROOM, fields: {} });
+    const bob = await client(SLIXMPP_MUC, 'bob', 'sli-b');
+    await bob.cmd({ cmd: 'join', room: ROOM, nick: 'hecate' });
+    await alice.cmd({ cmd: 'say', room: ROOM, body: 'before' });
+    const changed = await alice.cmd({ cmd: 'subject', room: ROOM, subject: 'Fire burn' });
+    expect(changed.type, JSON.stringify(changed)).to.equal('result');
+    expect(changed.stanza_id, JSON.stringify(changed)).to.be.a('string');
+    await alice.cmd({ cmd: 'say', room: ROOM, body: 'after' });
+    const page = await bob.cmd({ cmd: 'mam', room: ROOM, max: 10 });
+    expect(page.bodies).to.deep.equal(['before', null, 'after']);
+    expect(page.subjects).to.deep.equal([null, 'Fire burn', null]);
+    expect((page.ids as string[])[1]).to.equal(changed.stanza_id);
+    expect((page.froms as string[])[1]).to.equal(`${ROOM}/crone`);
+    // A newcomer gets the discussion as history and the subject once, after it.
+    const carol = await client(SLIXMPP_MUC, 'carol', 'sli-c');
+    const joined = await carol.cmd({ cmd: 'join', room: ROOM, nick: 'third' });
+    expect((joined.history as Array<{ body: string }>).map((m) => m.body)).to.deep.equal(['before', 'after']);
+    expect(joined.subject).to.equal('Fire burn');
+  });
+
   it('puts slixmpp and nbxmpp in one room: each sees the other’s messages and presence', async function () {
     requires('slixmpp', this);
     requires('nbxmpp', this);

@@ -16,7 +16,8 @@
 #   {"cmd":"pm","room":R,"nick":N,"body":B}    a private message (type chat, <x xmlns=muc#user/>)
 #   {"cmd":"kick","room":R,"nick":N[,"reason"]}  set_role none
 #   {"cmd":"affiliation","room":R,"jid":J,"affiliation":A[,"reason"]}  set_affiliation (ban: outcast)
-#   {"cmd":"mam","room":R,"max":M[,"after","before"]}  xep_0313.retrieve: ids, bodies, complete, first, last, count
+#   {"cmd":"subject","room":R,"subject":S}     xep_0045.set_subject; the result waits for the room's echo: stanza_id
+#   {"cmd":"mam","room":R,"max":M[,"after","before"]}  xep_0313.retrieve: ids, bodies, subjects, complete, first, last, count
 #   {"cmd":"moderate","room":R,"id":ID[,"reason"]}  xep_0425.moderate
 #   {"cmd":"leave","room":R,"nick":N}
 #   {"cmd":"disconnect"}
@@ -232,6 +233,11 @@ async def run(args):
             msg.send()
             d = await echo
             return {'type': 'result', 'id': msg['id'], 'stanza_id': d['stanza_id'], 'from': d['from']}
+        if name == 'subject':
+            echo = wait_for(lambda kind, d: kind == 'message' and d['type'] == 'groupchat' and d['subject'] == c['subject'] and d['body'] is None)
+            xmpp['xep_0045'].set_subject(room, c['subject'])
+            d = await echo
+            return {'type': 'result', 'stanza_id': d['stanza_id'], 'from': d['from']}
         if name == 'pm':
             msg = xmpp.make_message(mto=JID(f"{c['room']}/{c['nick']}"), mbody=c['body'], mtype='chat')
             msg['id'] = os.urandom(6).hex()
@@ -261,17 +267,18 @@ async def run(args):
                 iq = await xmpp['xep_0313'].retrieve(jid=room, rsm=rsm, timeout=8)
             except IqError as err:
                 return outcome(err.iq)
-            ids, bodies, froms = [], [], []
+            ids, bodies, subjects, froms = [], [], [], []
             for m in iq['mam']['results']:
                 result = m.xml.find(q(NS_MAM, 'result'))
                 inner = result.find(q(NS_FORWARD, 'forwarded')).find(q(NS_CLIENT, 'message'))
                 ids.append(result.get('id'))
                 bodies.append(text_of(inner, NS_CLIENT, 'body'))
+                subjects.append(text_of(inner, NS_CLIENT, 'subject'))
                 froms.append(inner.get('from'))
             fin = iq.xml.find(q(NS_MAM, 'fin'))
             rset = fin.find(q(NS_RSM, 'set'))
             count = text_of(rset, NS_RSM, 'count')
-            return {'type': 'result', 'ids': ids, 'bodies': bodies, 'froms': froms, 'complete': fin.get('complete') == 'true',
+            return {'type': 'result', 'ids': ids, 'bodies': bodies, 'subjects': subjects, 'froms': froms, 'complete': fin.get('complete') == 'true',
                     'first': text_of(rset, NS_RSM, 'first'), 'last': text_of(rset, NS_RSM, 'last'),
                     'count': None if count is None else int(count)}
         if name == 'moderate':

@@ -116,6 +116,68 @@ describe('muc: roles and affiliations (XEP-0045 §8-§10)', () => {
       expectError(await alice.set(adminSet(adminItem({ nick: 'hecate', role: 'visitor' })), ROOM), 'not-allowed');
     });
 
+    /** Leaves and enters again; returns the role the room gives on entering. */
+    async function comeBack(c: TestClient, nick: string): Promise<string> {
+      c.clear();
+      await c.sendPresence({ to: roomJid('coven', nick), type: 'unavailable' });
+      await c.next(presenceFrom('coven', nick, 'unavailable'));
+      return itemOf(await join(c, 'coven', nick)).role;
+    }
+
+    it('keeps voice taken away across visits (§5.1), a kick included', async () => {
+      // A member: participant by default in a moderated room.
+      await alice.set(adminSet(adminItem({ affiliation: 'member', jid: 'carol@example.com' })), ROOM);
+      await alice.set(adminSet(adminItem({ nick: 'third', role: 'visitor' })), ROOM);
+      await carol.next((s) => presenceFrom('coven', 'third')(s) && itemOf(s).role === 'visitor');
+      expect(await comeBack(carol, 'third')).to.equal('visitor');
+      await alice.set(adminSet(adminItem({ nick: 'third', role: 'none' })), ROOM);
+      await carol.next(presenceFrom('coven', 'third', 'unavailable'));
+      carol.clear();
+      expect(itemOf(await join(carol, 'coven', 'third')).role).to.equal('visitor');
+      await carol.send(groupchat('coven', 'still mute?'));
+      expectError(await carol.next((s) => s.name === 'message' && s.attrs.type === 'error'), 'forbidden');
+    });
+
+    it('keeps voice granted across visits, until it is taken again', async () => {
+      await alice.set(adminSet(adminItem({ nick: 'dave', role: 'participant' })), ROOM);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'participant');
+      expect(await comeBack(dave, 'dave')).to.equal('participant');
+      expect(w.api.room('coven')!.occupants.find((o) => o.nick === 'dave')!.role).to.equal('participant');
+      await alice.set(adminSet(adminItem({ nick: 'dave', role: 'visitor' })), ROOM);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'visitor');
+      expect(await comeBack(dave, 'dave')).to.equal('visitor');
+    });
+
+    it('keeps the voice a moderator grants through a voice request (§8.6)', async () => {
+      const approval = xml(
+        'message',
+        { to: ROOM },
+        xml(
+          'x',
+          { xmlns: NS.dataForms, type: 'submit' },
+          xml('field', { var: 'FORM_TYPE' }, xml('value', {}, 'http://jabber.org/protocol/muc#request')),
+          xml('field', { var: 'muc#role' }, xml('value', {}, 'participant')),
+          xml('field', { var: 'muc#roomnick' }, xml('value', {}, 'dave')),
+          xml('field', { var: 'muc#request_allow' }, xml('value', {}, 'true')),
+        ),
+      );
+      await alice.send(approval);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'participant');
+      expect(await comeBack(dave, 'dave')).to.equal('participant');
+    });
+
+    it('forgets a kept role when the affiliation changes, and applies none in an unmoderated room', async () => {
+      await alice.set(adminSet(adminItem({ nick: 'dave', role: 'participant' })), ROOM);
+      await dave.next((s) => presenceFrom('coven', 'dave')(s) && itemOf(s).role === 'participant');
+      await alice.set(adminSet(adminItem({ affiliation: 'member', jid: 'dave@example.com' })), ROOM);
+      await alice.set(adminSet(adminItem({ affiliation: 'none', jid: 'dave@example.com' })), ROOM);
+      expect(await comeBack(dave, 'dave')).to.equal('visitor');
+      await alice.set(adminSet(adminItem({ nick: 'third', role: 'visitor' })), ROOM);
+      await carol.next((s) => presenceFrom('coven', 'third')(s) && itemOf(s).role === 'visitor');
+      await alice.set(configSubmit({ 'muc#roomconfig_moderatedroom': '0' }), ROOM);
+      expect(await comeBack(carol, 'third')).to.equal('participant');
+    });
+
     it('lists the voice list (participants) to moderators only', async () => {
       const reply = await alice.get(list({ role: 'participant' }), ROOM);
       expect(items(reply).map((i) => i.nick).sort()).to.deep.equal(['hecate', 'third']);
@@ -248,20 +310,60 @@ describe('muc: roles and affiliations (XEP-0045 §8-§10)', () => {
   describe('configuration notices (§10.2.1)', () => {
     const notice = (c: TestClient) => c.next((s) => s.name === 'message' && s.attrs.from === ROOM && s.getChild('x', NS.mucUser) !== undefined);
 
-    it('sends 172 when the room becomes non-anonymous, 173 back, 171/170 for logging, 104 otherwise', async () => {
-      await alice.set(configSubmit({ 'muc#roomconfig_whois': 'anyone' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([172]);
-      // Now bob sees carol's real JID.
+    /** Submits a configuration change; returns the status codes of the notice each occupant gets (one notice each). */
+    async function change(fields: Record<string, string | string[]>): Promise<number[][]> {
+      for (const c of [alice, bob, carol]) c.clear();
+      expect((await alice.set(configSubmit(fields), ROOM)).attrs.type).to.equal('result');
+      const got = await Promise.all([alice, bob, carol].map((c) => notice(c)));
+      for (const n of got) {
+        expect(n.attrs.type, n.toString()).to.equal('groupchat');
+        // "a <message/> stanza containing an <x/> element ... which shall contain only a <status/> element".
+        expect(n.getChild('x', NS.mucUser)!.getChildElements().every((e) => e.name === 'status'), n.toString()).to.equal(true);
+        expect(n.getChild('body')).to.equal(undefined);
+      }
+      return got.map(statuses);
+    }
+
+    it('172 when the room becomes non-anonymous, to every occupant; real JIDs are then shown', async () => {
+      expect(await change({ 'muc#roomconfig_whois': 'anyone' })).to.deep.equal([[172], [172], [172]]);
       const p = await bob.next((s) => presenceFrom('coven', 'third')(s) && itemOf(s).jid !== undefined);
       expect(itemOf(p).jid).to.equal('carol@example.com/r');
-      await alice.set(configSubmit({ 'muc#roomconfig_whois': 'moderators' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([173]);
-      await alice.set(configSubmit({ 'muc#roomconfig_enablelogging': '0' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([171]);
-      await alice.set(configSubmit({ 'muc#roomconfig_enablelogging': '1' }), ROOM);
-      expect(statuses(await notice(bob))).to.deep.equal([170]);
+    });
+
+    it('173 when the room becomes semi-anonymous again', async () => {
+      await change({ 'muc#roomconfig_whois': 'anyone' });
+      expect(await change({ 'muc#roomconfig_whois': 'moderators' })).to.deep.equal([[173], [173], [173]]);
+    });
+
+    it('171 when logging is turned off', async () => {
+      expect(await change({ 'muc#roomconfig_enablelogging': '0' })).to.deep.equal([[171], [171], [171]]);
+    });
+
+    it('170 when logging is turned on', async () => {
+      await change({ 'muc#roomconfig_enablelogging': '0' });
+      expect(await change({ 'muc#roomconfig_enablelogging': '1' })).to.deep.equal([[170], [170], [170]]);
+    });
+
+    it('104 for a change that is not privacy-related', async () => {
+      expect(await change({ 'muc#roomconfig_roomname': 'Renamed' })).to.deep.equal([[104], [104], [104]]);
+      expect(await change({ 'muc#roomconfig_maxusers': '50' })).to.deep.equal([[104], [104], [104]]);
+    });
+
+    it('104 with the privacy codes when both kinds change at once', async () => {
+      expect(await change({ 'muc#roomconfig_enablelogging': '0', 'muc#roomconfig_whois': 'anyone', 'muc#roomconfig_roomdesc': 'A cave' })).to.deep.equal([
+        [104, 171, 172],
+        [104, 171, 172],
+        [104, 171, 172],
+      ]);
+    });
+
+    it('no notice when the submitted form changes nothing', async () => {
+      bob.clear();
+      await alice.set(configSubmit({ 'muc#roomconfig_roomname': '' }), ROOM);
       await alice.set(configSubmit({ 'muc#roomconfig_roomname': 'Renamed' }), ROOM);
+      // The notice of the later change is the only one.
       expect(statuses(await notice(bob))).to.deep.equal([104]);
+      expect(bob.received.filter((s) => s.name === 'message' && s.attrs.from === ROOM)).to.have.length(1);
     });
   });
 });

@@ -157,7 +157,7 @@ describe('muc: history and the room archive (XEP-0045 §7.2.13, XEP-0313, XEP-04
       await alice.set(configSubmit({ 'muc#roomconfig_enablelogging': '0', 'muc#maxhistoryfetch': '3' }), ROOM);
       await say(alice, 5);
       expect((await historyOf(carol)).map(bodyOf)).to.deep.equal(['m3', 'm4', 'm5']);
-      expect(await w.h.storage.archive('muc').count(SERVICE, 'coven')).to.be.at.most(4);
+      expect(await w.h.storage.archive('muc').count(SERVICE, 'coven')).to.equal(3);
       expectError((await mam(alice)) as Element, 'feature-not-implemented');
     });
   });
@@ -189,6 +189,39 @@ describe('muc: history and the room archive (XEP-0045 §7.2.13, XEP-0313, XEP-04
            <set xmlns='${NS.rsm}'><first index='0'>${p.ids[0]}</first><last>${p.ids[2]}</last><count>3</count></set>
          </fin>`,
       );
+    });
+
+    it('archives a subject change under the stanza-id the room stamps on it, and never sends it as history', async () => {
+      await say(alice, 1);
+      await alice.send(xml('message', { to: ROOM, type: 'groupchat', id: 'subj-1' }, xml('subject', {}, 'Fire Burn')));
+      const live = await bob.next((s) => s.name === 'message' && s.getChildText('subject') === 'Fire Burn');
+      const sid = live.getChild('stanza-id', NS.sid);
+      expect(sid?.attrs.by, live.toString()).to.equal(ROOM);
+      await say(alice, 1, 'after');
+      const p = page(await mam(carol));
+      expect(p.ids).to.have.length(3);
+      expect(p.ids[1]).to.equal(sid!.attrs.id);
+      const archived = p.results[1].getChild('result', NS.mam)!.getChild('forwarded', NS.forward)!.getChild('message')!;
+      expect(archived.attrs).to.include({ from: roomJid('coven', 'crone'), type: 'groupchat', id: 'subj-1' });
+      expect(archived.getChildText('subject')).to.equal('Fire Burn');
+      expect(archived.getChild('body')).to.equal(undefined);
+      // On entering: the history is discussion only; the subject comes once, after it.
+      const history = await historyOf(carol);
+      expect(history.map(bodyOf)).to.deep.equal(['m1', 'after1']);
+      const subjects = carol.received.filter(isSubject('coven'));
+      expect(subjects.map((s) => s.getChildText('subject'))).to.deep.equal(['Fire Burn']);
+      expect(subjects[0].getChild('delay', NS.delay)).to.not.equal(undefined);
+    });
+
+    it('keeps no record of subject changes in a room that does not log', async () => {
+      await alice.set(configSubmit({ 'muc#roomconfig_enablelogging': '0' }), ROOM);
+      await alice.send(xml('message', { to: ROOM, type: 'groupchat' }, xml('subject', {}, 'Unlogged')));
+      const live = await bob.next((s) => s.name === 'message' && s.getChildText('subject') === 'Unlogged');
+      expect(live.getChild('stanza-id', NS.sid)).to.equal(undefined);
+      await say(alice, 1);
+      // Entering reads the archive, after the room's writes: only the message is there.
+      expect((await historyOf(carol)).map(bodyOf)).to.deep.equal(['m1']);
+      expect(await w.h.storage.archive('muc').count(SERVICE, 'coven')).to.equal(1);
     });
 
     it('uses the stanza-id of the live message as the archive id', async () => {
