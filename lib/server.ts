@@ -27,6 +27,7 @@ import { ModuleHttpRoutes } from './transport/module-routes.js';
 import { Federation } from './s2s/federation.js';
 import type { S2sLimits } from './s2s/types.js';
 import { listenComponents } from './component/listener.js';
+import { ClusterNode } from './cluster/node.js';
 
 export { MODULE_CATALOG };
 
@@ -43,6 +44,8 @@ export interface RunningServer {
   readonly log: Logger;
   /** Server-to-server federation, when an s2s or s2s-tls listener is configured. */
   readonly federation: Federation | undefined;
+  /** This node of the cluster, when `cluster` is configured. */
+  readonly cluster: ClusterNode | undefined;
   reloadCertificates(): Promise<void>;
 }
 
@@ -114,6 +117,14 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
   const { storage, accounts, sessions, runtimes, router } = core;
   const cleanups: Array<() => Promise<void> | void> = [() => core.close()];
   try {
+    // Joins before the listeners open, and leaves once every session has ended (cleanups run in
+    // reverse), so that their unavailable presence still reaches the other nodes.
+    let cluster: ClusterNode | undefined;
+    if (config.cluster) {
+      const node = await ClusterNode.start({ config: config.cluster, sessions, router, runtimes, log });
+      cluster = node;
+      cleanups.push(() => node.stop());
+    }
     const mechanisms = defaultMechanisms().filter((m) => config.auth.allowPlain || m.name !== 'PLAIN');
     const throttle = new LoginThrottle({
       accountFailures: config.auth.throttle.accountFailures,
@@ -265,6 +276,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       storage,
       log,
       federation,
+      cluster,
       reloadCertificates: async () => {
         await certs.reload();
         await federation?.reloadCertificates();
