@@ -1,0 +1,90 @@
+// A node of a two-node cluster killed with SIGKILL: within the heartbeat expiry the survivor
+// removes its sessions, their contacts see them go unavailable, and messages sent to them (even
+// those already on their way to the dead node) go to offline storage.
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { Jid } from '../../lib/jid/jid.js';
+import { loggedIn, nextId, XMLNS, type RawClient } from '../helpers/raw-client.js';
+import type { TestServer } from '../helpers/server.js';
+import { asTestServer, clusterSkipReason, FAST, newWorld, REDIS_URL, sleep, spawnNode, startNode, type ChildNode, type ClusterWorld } from '../lib/cluster/nodes.js';
+import { befriend, chat, roundTrip } from '../modules/sm/wire.js';
+
+describe('e2e: cluster node failure (SIGKILL)', function () {
+  this.timeout(60_000);
+  let world: ClusterWorld;
+  let a: TestServer;
+  let b: ChildNode | undefined;
+  const clients: RawClient[] = [];
+
+  before(async function () {
+    const skip = await clusterSkipReason();
+    if (skip) {
+      console.log(`      skipped: ${skip}`);
+      this.skip();
+    }
+    world = await newWorld();
+    a = await startNode(world, 'a');
+    b = await spawnNode(world, 'b');
+  });
+  after(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    await b?.kill('SIGKILL');
+    await a?.stop();
+    await world?.cleanup();
+  });
+
+  it("shows node b's users going offline to node a's users and stores messages to them offline", async () => {
+    await a.addUser('dave', 'secret-pw');
+    await a.addUser('erin', 'secret-pw');
+    const dave = await loggedIn(asTestServer(b!), 'dave', { resource: 'onb', password: 'secret-pw' });
+    const erin = await loggedIn(a, 'erin', { resource: 'ona', password: 'secret-pw' });
+    clients.push(dave, erin);
+    dave.send('<presence/>');
+    erin.send('<presence/>');
+    await roundTrip(dave);
+    await roundTrip(erin);
+    await befriend(erin, 'erin@localhost', dave, 'dave@localhost');
+    await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === 'dave@localhost/onb' && e.attrs.type === undefined);
+    expect(a.server.sessions.of(Jid.parse('dave@localhost')).map((s) => s.jid.toString())).to.deep.equal(['dave@localhost/onb']);
+
+    await b!.kill('SIGKILL');
+    const killedAt = Date.now();
+    // Sent before node a noticed: it goes to the dead node's inbox, and comes back from there.
+    const early = nextId('early');
+    erin.send(chat('dave@localhost', early, 'sent while node b lies dead'));
+    await roundTrip(erin);
+
+    const gone = await erin.waitForElement(
+      (e) => e.is('presence', XMLNS.client) && e.attrs.from === 'dave@localhost/onb' && e.attrs.type === 'unavailable',
+      FAST.expiry + 5000,
+    );
+    expect(gone).to.not.equal(undefined);
+    expect(Date.now() - killedAt, 'bounded by the heartbeat expiry').to.be.below(FAST.expiry + 3 * FAST.heartbeat + 2000);
+    expect(a.server.sessions.of(Jid.parse('dave@localhost'))).to.have.length(0);
+
+    const late = nextId('late');
+    erin.send(chat('dave@localhost', late, 'sent once node b was known dead'));
+    await roundTrip(erin);
+    // Nothing of node b is left in Redis once it is cleaned up.
+    const r = new Redis(REDIS_URL);
+    try {
+      for (let i = 0; i < 50 && (await r.sismember(`${world.prefix}nodes`, 'b')) === 1; i++) await sleep(100);
+      expect(await r.exists(`${world.prefix}sessions:b`, `${world.prefix}inbox:b`)).to.equal(0);
+      expect(await r.sismember(`${world.prefix}nodes`, 'b')).to.equal(0);
+    } finally {
+      r.disconnect();
+    }
+
+    // Dave comes back on node a: both messages wait for him in offline storage, once each.
+    const again = await loggedIn(a, 'dave', { resource: 'back', password: 'secret-pw' });
+    clients.push(again);
+    again.send('<presence/>');
+    await again.waitFor(() => [early, late].every((id) => again.elements.some((e) => e.is('message', XMLNS.client) && e.attrs.id === id)), 5000);
+    await sleep(200);
+    for (const id of [early, late]) {
+      const copies = again.elements.filter((e) => e.is('message', XMLNS.client) && e.attrs.id === id);
+      expect(copies, id).to.have.length(1);
+      expect(copies[0]!.child('delay', 'urn:xmpp:delay'), `${id} comes from offline storage`).to.not.equal(undefined);
+    }
+  });
+});
