@@ -25,7 +25,8 @@ const EXIT_RUNTIME = 3;
 const USAGE = `Usage: parley <command> [options]
 
 Commands:
-  start [--config FILE]                run the server
+  start [--config FILE] [--nodes N]    run the server (--nodes: N cluster nodes sharing
+                                       the ports, one process each; needs cluster: in the config)
   check [--config FILE]                validate the config, then check certificates, ports,
                                        the database and DNS
   user add JID [--password P]          create an account (asks for the password)
@@ -56,6 +57,7 @@ const OPTIONS = {
   password: { type: 'string', short: 'p' },
   out: { type: 'string', short: 'o' },
   from: { type: 'string' },
+  nodes: { type: 'string', short: 'n' },
   to: { type: 'string' },
   force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -65,7 +67,7 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 const COMMANDS: Record<string, readonly OptionName[]> = {
-  start: ['config'],
+  start: ['config', 'nodes'],
   check: ['config'],
   user: ['config', 'password'],
   cert: ['config', 'out'],
@@ -76,7 +78,7 @@ const USER_COMMANDS = ['add', 'del', 'passwd', 'list'];
 
 interface Args {
   positionals: string[];
-  values: { config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean };
+  values: { config?: string; nodes?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; help?: boolean; version?: boolean };
 }
 
 /** Returns the exit code, or undefined when the process should keep running (start). */
@@ -118,6 +120,16 @@ async function main(argv: string[]): Promise<number | undefined> {
   switch (command) {
     case 'start':
       expectArgs(positionals, 1, 1, 'start takes no arguments');
+      if (values.nodes !== undefined) {
+        const { isWorker, parseNodeCount, runPrimary } = await import('../lib/cluster/workers.js');
+        const count = parseNodeCount(values.nodes);
+        // Workers run this same command line: they start one node each.
+        if (isWorker()) {
+          await start(configPath);
+          return undefined;
+        }
+        return runPrimary(await readConfig(configPath), count, (line) => process.stderr.write(`${line}\n`));
+      }
       await start(configPath);
       return undefined;
     case 'check':
@@ -162,7 +174,8 @@ async function readConfig(configPath: string): Promise<ParleyConfig> {
 // --- start -------------------------------------------------------------------------------------
 
 async function start(configPath: string): Promise<void> {
-  const config = await readConfig(configPath);
+  const { isWorker, workerConfig } = await import('../lib/cluster/workers.js');
+  const config = isWorker() ? workerConfig(await readConfig(configPath)) : await readConfig(configPath);
   const { startServer } = await import('../lib/server.js');
   const server = await startServer(config, { configPath });
   let stopping = false;
