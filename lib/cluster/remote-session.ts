@@ -11,6 +11,8 @@ import type { SessionEntry } from './session-entry.js';
 export interface RemoteLink {
   send(session: RemoteSession, stanza: Element): void;
   close(session: RemoteSession, condition?: string, text?: string): void;
+  /** The see-other-host address of a live node, when it has one. */
+  otherHostOf(node: string): string | undefined;
 }
 
 export class RemoteSession implements SessionHandle {
@@ -61,6 +63,7 @@ export class RemoteSession implements SessionHandle {
 
   get host(): string { return this.jid.domain; }
   get remoteAddress(): string { return `cluster node ${this.node}`; }
+  get seeOtherHost(): string | undefined { return this.link.otherHostOf(this.node); }
 
   send(stanza: Element): void {
     this.link.send(this, stanza);

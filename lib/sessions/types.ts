@@ -31,6 +31,11 @@ export interface SessionHandle {
    * session write taps (`ctx.onSessionWrite`) until it is resumed or closed.
    */
   readonly hibernating: boolean;
+  /**
+   * In a cluster, for a session bound on another node: the address clients reach that node at
+   * (its `cluster.seeOtherHost`), for an RFC 6120 see-other-host redirect. Undefined otherwise.
+   */
+  readonly seeOtherHost?: string;
   /** Writes a stanza to this session (through the outgoing filters). */
   send(stanza: Element): void;
   /**
