@@ -367,7 +367,8 @@ export const configSchema = z.strictObject({
   http: http.prefault({}),
   admins: z.array(bareJid).default([]),
   contact: contact.prefault({}),
-  cluster: cluster.optional(),
+  // An empty `cluster:` (every option commented out) is off.
+  cluster: z.preprocess((v) => (v === null ? undefined : v), cluster.optional()),
 });
 
 /**
