@@ -69,6 +69,7 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 const MAX_IN_FLIGHT = 50_000;
 const REMOVED = Symbol('removed');
 const REPLY_ROUTE_TTL_MS = 120_000;
+const CURSOR_INTERVAL_MS = 100;
 
 export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica {
   readonly name: string;
@@ -100,7 +101,8 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     this.keys = new ClusterKeys(config.prefix);
     this.log = deps.log.child({ node: this.name });
     const options = { lazyConnect: true, maxRetriesPerRequest: 3, connectionName: `parley-${this.name}` };
-    this.cmd = new Redis(config.redis, options);
+    // Stanzas sent in one turn of the event loop go to Redis in one write.
+    this.cmd = new Redis(config.redis, { ...options, enableAutoPipelining: true });
     this.sub = new Redis(config.redis, options);
     this.blocker = new Redis(config.redis, { ...options, maxRetriesPerRequest: null });
     for (const r of [this.cmd, this.sub, this.blocker]) r.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis connection error'));
@@ -415,8 +417,27 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
           }
         }
       }
-      this.cmd.set(this.keys.cursor(this.name), last).catch(() => undefined);
+      this.saveCursor(last);
     }
+    if (this.cursorTimer) clearTimeout(this.cursorTimer);
+    if (this.handled !== undefined) await this.cmd.set(this.keys.cursor(this.name), this.handled).catch(() => undefined);
+  }
+
+  private handled: string | undefined;
+  private cursorTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Notes how far the inbox is handled, at most every CURSOR_INTERVAL_MS: after a crash, the
+   * entries of that last interval are delivered again (at least once, never lost).
+   */
+  private saveCursor(id: string): void {
+    this.handled = id;
+    if (this.cursorTimer) return;
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = undefined;
+      if (this.handled !== undefined) this.cmd.set(this.keys.cursor(this.name), this.handled).catch(() => undefined);
+    }, CURSOR_INTERVAL_MS);
+    this.cursorTimer.unref();
   }
 
   private async handle(entry: InboxEntry): Promise<void> {
