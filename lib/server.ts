@@ -90,6 +90,7 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
       admins: config.admins.map((a) => Jid.parse(a)),
       contact: Object.fromEntries(Object.entries(config.contact).filter(([, v]) => v !== undefined)) as Record<string, string[]>,
       storageDir: config.storageDir,
+      cluster: config.cluster ? { node: config.cluster.node } : undefined,
     };
     const httpRoutes = new ModuleHttpRoutes();
     for (const [host, mods] of perHost) {

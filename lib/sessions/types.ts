@@ -36,6 +36,8 @@ export interface SessionHandle {
    * (its `cluster.seeOtherHost`), for an RFC 6120 see-other-host redirect. Undefined otherwise.
    */
   readonly seeOtherHost?: string;
+  /** In a cluster, the node a session bound on another node is on; undefined for this node's. */
+  readonly node?: string;
   /** Writes a stanza to this session (through the outgoing filters). */
   send(stanza: Element): void;
   /**

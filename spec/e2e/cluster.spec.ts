@@ -6,6 +6,8 @@ import { escapeAttr, loggedIn, nextId, XMLNS, type RawClient, type XNode } from 
 import type { TestServer } from '../helpers/server.js';
 import { clusterSkipReason, newWorld, sleep, startNode, type ClusterWorld } from '../lib/cluster/nodes.js';
 import { befriend, chat, roundTrip } from '../modules/sm/wire.js';
+import { capsCache } from '../../modules/pep/index.js';
+import { capsInfo, CAPS_NODE, verOf } from '../modules/pep/world.js';
 
 const CARBONS = 'urn:xmpp:carbons:2';
 const MUC = 'http://jabber.org/protocol/muc';
@@ -173,5 +175,52 @@ describe('e2e: cluster of two nodes', function () {
     // The room lives on one node: the other forwards to it.
     const owners = [a, b].filter((s) => s.server.cluster!.ownsLocally(room));
     expect(owners).to.have.length(1);
+  });
+
+  it('sends PEP notifications to contacts on the other node, by the caps they announced there', async () => {
+    const hana = await user('hana');
+    const ivan = await user('ivan');
+    const hanaC = await login(a, hana, 'r');
+    const ivanC = await login(b, ivan, 'r');
+    await online(hanaC);
+    await online(ivanC);
+    await befriend(hanaC, `${hana}@localhost`, ivanC, `${ivan}@localhost`);
+    // ivan (node b) answers disco#info about his caps, as clients do, whoever asks.
+    const features = ['http://jabber.org/protocol/tune+notify'];
+    let answering = true;
+    const answered = (async () => {
+      let from = 0;
+      while (answering) {
+        let q: XNode;
+        try {
+          q = await ivanC.waitForElement((e) => e.is('iq', XMLNS.client) && e.attrs.type === 'get' && e.child('query', 'http://jabber.org/protocol/disco#info') !== undefined, 300, from);
+        } catch {
+          continue;
+        }
+        from = ivanC.elements.indexOf(q) + 1;
+        const info = capsInfo(features);
+        const node = q.child('query')!.attrs.node;
+        ivanC.send(`<iq type='result' id='${escapeAttr(q.attrs.id!)}' to='${escapeAttr(q.attrs.from!)}'><query xmlns='http://jabber.org/protocol/disco#info'${node ? ` node='${escapeAttr(node)}'` : ''}>` +
+          info.identities.map((i) => `<identity category='${i.category}' type='${i.type}' name='${i.name}'/>`).join('') +
+          info.features.map((f) => `<feature var='${escapeAttr(f)}'/>`).join('') + '</query></iq>');
+      }
+    })();
+    try {
+      ivanC.send(`<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='${CAPS_NODE}' ver='${verOf(features)}'/></presence>`);
+      await roundTrip(ivanC);
+      await sleep(400);
+      // Node a learns ivan's features itself, asking his client across the cluster.
+      capsCache.clear();
+      const id = nextId('pub');
+      hanaC.send(`<iq type='set' id='${id}'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/tune'>` +
+        `<item><tune xmlns='http://jabber.org/protocol/tune'><artist>Yes</artist></tune></item></publish></pubsub></iq>`);
+      await hanaC.waitForElement((e) => e.is('iq', XMLNS.client) && e.attrs.id === id && e.attrs.type === 'result');
+      const event = await ivanC.waitForElement((e) => e.is('message', XMLNS.client) && e.child('event', 'http://jabber.org/protocol/pubsub#event') !== undefined);
+      expect(event.attrs.from).to.equal(`${hana}@localhost`);
+      expect(event.child('event')!.child('items')!.attrs.node).to.equal('http://jabber.org/protocol/tune');
+    } finally {
+      answering = false;
+      await answered;
+    }
   });
 });
