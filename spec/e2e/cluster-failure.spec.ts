@@ -1,6 +1,6 @@
 // A node of a two-node cluster killed with SIGKILL: within the heartbeat expiry the survivor
-// removes its sessions, their contacts see them go unavailable, and messages sent to them (even
-// those already on their way to the dead node) go to offline storage.
+// removes its sessions, their contacts and the rooms they were in see them go unavailable, and
+// messages sent to them (even those already on their way to the dead node) go to offline storage.
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { Jid } from '../../lib/jid/jid.js';
@@ -8,6 +8,8 @@ import { loggedIn, nextId, XMLNS, type RawClient } from '../helpers/raw-client.j
 import type { TestServer } from '../helpers/server.js';
 import { asTestServer, clusterSkipReason, FAST, newWorld, REDIS_URL, sleep, spawnNode, startNode, type ChildNode, type ClusterWorld } from '../lib/cluster/nodes.js';
 import { befriend, chat, roundTrip } from '../modules/sm/wire.js';
+
+const MUC = 'http://jabber.org/protocol/muc';
 
 describe('e2e: cluster node failure (SIGKILL)', function () {
   this.timeout(60_000);
@@ -47,6 +49,17 @@ describe('e2e: cluster node failure (SIGKILL)', function () {
     await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === 'dave@localhost/onb' && e.attrs.type === undefined);
     expect(a.server.sessions.of(Jid.parse('dave@localhost')).map((s) => s.jid.toString())).to.deep.equal(['dave@localhost/onb']);
 
+    // A room on node a (erin made it) with dave, from node b, in it.
+    const room = 'lounge@conference.localhost';
+    erin.send(`<presence to='${room}/erin'><x xmlns='${MUC}'/></presence>`);
+    await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${room}/erin`);
+    const cfg = nextId('cfg');
+    erin.send(`<iq type='set' id='${cfg}' to='${room}'><query xmlns='${MUC}#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    await erin.waitForElement((e) => e.is('iq', XMLNS.client) && e.attrs.id === cfg);
+    dave.send(`<presence to='${room}/dave'><x xmlns='${MUC}'/></presence>`);
+    await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${room}/dave` && e.attrs.type === undefined);
+    expect(a.server.cluster!.ownsLocally(room)).to.equal(true);
+
     await b!.kill('SIGKILL');
     const killedAt = Date.now();
     // Sent before node a noticed: it goes to the dead node's inbox, and comes back from there.
@@ -61,6 +74,8 @@ describe('e2e: cluster node failure (SIGKILL)', function () {
     expect(gone).to.not.equal(undefined);
     expect(Date.now() - killedAt, 'bounded by the heartbeat expiry').to.be.below(FAST.expiry + 3 * FAST.heartbeat + 2000);
     expect(a.server.sessions.of(Jid.parse('dave@localhost'))).to.have.length(0);
+    // The room on node a lets dave go too.
+    await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${room}/dave` && e.attrs.type === 'unavailable');
 
     const late = nextId('late');
     erin.send(chat('dave@localhost', late, 'sent once node b was known dead'));
