@@ -135,19 +135,13 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     await this.sub.subscribe(k.directory);
     this.sub.on('message', (_channel: string, text: string) => this.onEvent(text));
     // The snapshot comes after the subscription, so that no change falls between the two.
-    for (const node of await this.cmd.smembers(k.nodes)) {
-      if (node === this.name) continue;
-      if ((await this.cmd.exists(k.heartbeat(node))) === 0) {
-        this.nodeDown(node);
-        continue;
-      }
-      const all = await this.cmd.hgetall(k.sessions(node));
-      for (const text of Object.values(all)) {
-        const e = parseEntry(text);
-        if (e && !this.removedDuringSync?.has(e.id)) this.replica.upsert(e);
-      }
-    }
-    this.removedDuringSync = undefined;
+    await this.snapshot();
+    // Changes published while the subscriber was disconnected are lost: read everything again.
+    this.sub.on('ready', () => {
+      if (this.stopping) return;
+      this.removedDuringSync = new Set();
+      this.snapshot().catch((err: unknown) => this.log.warn({ err }, 'reading the cluster directory again failed'));
+    });
     this.deps.sessions.attachReplica(this);
     this.deps.router.cluster = this;
     // A previous run of this node that died: its sessions are gone, its contacts must hear it.
@@ -162,6 +156,28 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     this.beatTimer.unref();
     this.reading = this.readLoop();
     this.log.info({ prefix: this.keys.prefix, peers: this.replica.nodes().length }, 'cluster node joined');
+  }
+
+  /** Reads every other node's sessions from Redis, dropping what this replica has and they no longer do. */
+  private async snapshot(): Promise<void> {
+    const k = this.keys;
+    try {
+      for (const node of await this.cmd.smembers(k.nodes)) {
+        if (node === this.name) continue;
+        if ((await this.cmd.exists(k.heartbeat(node))) === 0) {
+          this.nodeDown(node);
+          continue;
+        }
+        const all = await this.cmd.hgetall(k.sessions(node));
+        for (const id of this.replica.idsOf(node)) if (!(id in all)) this.replica.remove(id);
+        for (const text of Object.values(all)) {
+          const e = parseEntry(text);
+          if (e && !this.removedDuringSync?.has(e.id)) this.replica.upsert(e);
+        }
+      }
+    } finally {
+      this.removedDuringSync = undefined;
+    }
   }
 
   /** Sessions removed while the snapshot was read, which it must not bring back. */

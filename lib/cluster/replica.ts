@@ -67,8 +67,8 @@ export class RemoteSessions {
     }
   }
 
-  byIdOf(id: string): RemoteSession | undefined {
-    return this.byId.get(id);
+  idsOf(node: string): string[] {
+    return [...(this.byNode.get(node) ?? [])];
   }
 
   of(bare: string): SessionHandle[] {
