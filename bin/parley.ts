@@ -121,8 +121,11 @@ async function main(argv: string[]): Promise<number | undefined> {
     case 'start':
       expectArgs(positionals, 1, 1, 'start takes no arguments');
       if (values.nodes !== undefined) {
-        const { isWorker, parseNodeCount, runPrimary } = await import('../lib/cluster/workers.js');
-        const count = parseNodeCount(values.nodes);
+        const { isWorker, runPrimary } = await import('../lib/cluster/workers.js');
+        const count = Number(values.nodes);
+        if (!Number.isInteger(count) || count < 1 || count > 64) {
+          throw new UsageError(`--nodes must be a whole number from 1 to 64, not "${values.nodes}"`, 'e.g. --nodes 4, one per CPU core');
+        }
         // Workers run this same command line: they start one node each.
         if (isWorker()) {
           await start(configPath);

@@ -10,15 +10,6 @@ const INDEX_ENV = 'PARLEY_NODE_INDEX';
 /** A worker that dies this soon after it started is not restarted (a config or port problem). */
 const MIN_UPTIME_MS = 5000;
 
-/** Checks `--nodes`: a whole number from 1 to 64. */
-export function parseNodeCount(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 64) {
-    throw new AdminError('PARLEY_ERR_USAGE', `--nodes must be a whole number from 1 to 64, not "${raw}"`, 'e.g. --nodes 4 (one per CPU core)');
-  }
-  return n;
-}
-
 export function isWorker(): boolean {
   return cluster.isWorker && process.env[INDEX_ENV] !== undefined;
 }

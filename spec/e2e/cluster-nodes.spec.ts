@@ -1,6 +1,6 @@
 // `parley start --nodes 2`: two cluster nodes in two processes sharing one c2s port (node:cluster),
 // on the local Redis and PostgreSQL; connections land on both, and messages cross between them.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,6 +32,24 @@ describe('e2e: parley start --nodes 2', function () {
   after(async () => {
     for (const c of clients.splice(0)) c.destroy();
     await world?.cleanup();
+  });
+
+  it('refuses --nodes without a whole number, and without cluster mode, in one line', () => {
+    const bad = spawnSync(process.execPath, [PARLEY_BIN, 'start', '--nodes', 'two'], { encoding: 'utf8' });
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr.trim().split('\n')).to.have.length(1);
+    expect(bad.stderr).to.match(/--nodes must be a whole number from 1 to 64/);
+    const dir = mkdtempSync(join(tmpdir(), 'parley-nodes-'));
+    try {
+      const file = join(dir, 'parley.yaml');
+      writeFileSync(file, JSON.stringify({ hosts: ['localhost'] }));
+      const single = spawnSync(process.execPath, [PARLEY_BIN, 'start', '--nodes', '2', '--config', file], { encoding: 'utf8' });
+      expect(single.status).to.not.equal(0);
+      expect(single.stderr.trim().split('\n')).to.have.length(1);
+      expect(single.stderr).to.match(/--nodes needs cluster mode.*add cluster:/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs two nodes on one port that deliver to each other, and stops them both', async () => {
