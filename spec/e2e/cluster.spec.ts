@@ -223,4 +223,33 @@ describe('e2e: cluster of two nodes', function () {
       await answered;
     }
   });
+
+  it('replaces a resource bound on the other node: the older session gets <conflict/> (RFC 6120 §7.7.2.2)', async () => {
+    const jay = await user('jay');
+    const first = await login(a, jay, 'same');
+    await sleep(200);
+    const second = await login(b, jay, 'same');
+    const err = await first.streamError();
+    expect(err.child('conflict', 'urn:ietf:params:xml:ns:xmpp-streams')).to.not.equal(undefined);
+    await sleep(300);
+    const seen = a.server.sessions.of((await import('../../lib/jid/jid.js')).Jid.parse(`${jay}@localhost`));
+    expect(seen.map((s) => s.jid.resource)).to.deep.equal(['same']);
+    expect(a.server.sessions.size).to.equal(0);
+    await roundTrip(second);
+  });
+
+  it('carries an IQ between clients on different nodes and its reply back', async () => {
+    const kai = await user('kai');
+    const lea = await user('lea');
+    const kaiC = await login(a, kai, 'r');
+    const leaC = await login(b, lea, 'r');
+    await sleep(200);
+    const id = nextId('ver');
+    kaiC.send(`<iq type='get' id='${id}' to='${lea}@localhost/r'><query xmlns='jabber:iq:version'/></iq>`);
+    const q = await leaC.waitForElement((e) => e.is('iq', XMLNS.client) && e.attrs.id === id);
+    expect(q.attrs.from).to.equal(`${kai}@localhost/r`);
+    leaC.send(`<iq type='result' id='${id}' to='${kai}@localhost/r'><query xmlns='jabber:iq:version'><name>lea</name></query></iq>`);
+    const reply = await kaiC.waitForElement((e) => e.is('iq', XMLNS.client) && e.attrs.id === id && e.attrs.type === 'result');
+    expect(reply.child('query')!.child('name')!.text).to.equal('lea');
+  });
 });
