@@ -103,3 +103,53 @@ describe('e2e: cluster node failure (SIGKILL)', function () {
     }
   });
 });
+
+describe('e2e: cluster node restarted under the same name', function () {
+  this.timeout(60_000);
+  let world: ClusterWorld;
+  let a: TestServer;
+  let b: ChildNode | undefined;
+  const clients: RawClient[] = [];
+  // Long enough that node a never takes b for dead during this test: only b's restart cleans up.
+  const SLOW = { heartbeat: 200, expiry: 60_000 };
+
+  before(async function () {
+    const skip = await clusterSkipReason();
+    if (skip) {
+      console.log(`      skipped: ${skip}`);
+      this.skip();
+    }
+    world = await newWorld();
+    a = await startNode(world, 'a', {}, SLOW);
+  });
+  after(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    await b?.kill('SIGKILL');
+    await a?.stop();
+    await world?.cleanup();
+  });
+
+  it('ends the sessions of its previous run at start: their contacts see them go unavailable', async () => {
+    const spawnB = () => spawnNode(world, 'b', { cluster: { redis: REDIS_URL, node: 'b', prefix: world.prefix, ...SLOW } });
+    b = await spawnB();
+    await a.addUser('fred', 'secret-pw');
+    await a.addUser('gina', 'secret-pw');
+    const fred = await loggedIn(asTestServer(b), 'fred', { resource: 'onb', password: 'secret-pw' });
+    const gina = await loggedIn(a, 'gina', { resource: 'ona', password: 'secret-pw' });
+    clients.push(fred, gina);
+    fred.send('<presence/>');
+    gina.send('<presence/>');
+    await roundTrip(fred);
+    await roundTrip(gina);
+    await befriend(gina, 'gina@localhost', fred, 'fred@localhost');
+    await gina.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === 'fred@localhost/onb' && e.attrs.type === undefined);
+
+    await b.kill('SIGKILL');
+    const restartedAt = Date.now();
+    b = await spawnB();
+    await gina.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === 'fred@localhost/onb' && e.attrs.type === 'unavailable', 15_000);
+    expect(Date.now() - restartedAt, 'well before the 60 s expiry').to.be.below(15_000);
+    await sleep(300);
+    expect(a.server.sessions.of(Jid.parse('fred@localhost'))).to.have.length(0);
+  });
+});
