@@ -59,6 +59,16 @@ describe('e2e: cluster node failure (SIGKILL)', function () {
     dave.send(`<presence to='${room}/dave'><x xmlns='${MUC}'/></presence>`);
     await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${room}/dave` && e.attrs.type === undefined);
     expect(a.server.cluster!.ownsLocally(room)).to.equal(true);
+    // And a room on node b (dave made it) with erin in it.
+    const bside = 'bside@conference.localhost';
+    dave.send(`<presence to='${bside}/dave'><x xmlns='${MUC}'/></presence>`);
+    await dave.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${bside}/dave`);
+    const cfg2 = nextId('cfg');
+    dave.send(`<iq type='set' id='${cfg2}' to='${bside}'><query xmlns='${MUC}#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    await dave.waitForElement((e) => e.is('iq', XMLNS.client) && e.attrs.id === cfg2);
+    erin.send(`<presence to='${bside}/erin'><x xmlns='${MUC}'/></presence>`);
+    await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${bside}/erin`);
+    expect(a.server.cluster!.ownsLocally(bside)).to.equal(false);
 
     await b!.kill('SIGKILL');
     const killedAt = Date.now();
@@ -89,6 +99,12 @@ describe('e2e: cluster node failure (SIGKILL)', function () {
     } finally {
       r.disconnect();
     }
+
+    // The room node b owned is released: the next stanza for it makes node a its owner.
+    const from = erin.elements.length;
+    erin.send(`<presence to='${bside}/erin2'><x xmlns='${MUC}'/></presence>`);
+    await erin.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${bside}/erin2`, 5000, from);
+    expect(a.server.cluster!.ownsLocally(bside)).to.equal(true);
 
     // Dave comes back on node a: both messages wait for him in offline storage, once each.
     const again = await loggedIn(a, 'dave', { resource: 'back', password: 'secret-pw' });
