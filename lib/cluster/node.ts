@@ -1,12 +1,12 @@
 // One node of a Parley cluster (README "Operating a cluster"). Nodes share one Redis:
 //
 // - each node renews a heartbeat key with an expiry; a node whose key expired is dead, and one
-//   surviving node (elected with SET NX) cleans up after it (lib/cluster/reaper.ts);
-// - each node publishes its sessions (a hash per node, plus a pub/sub event per change) and keeps
-//   a replica of everyone else's, which SessionDirectory reads synchronously: a delivery to a
+//   surviving node (elected with SET NX) cleans up after it (`reap`);
+// - each node publishes its sessions (publisher.ts: a hash per node, a pub/sub event per change)
+//   and keeps a replica of everyone else's, which SessionDirectory reads synchronously: a delivery to a
 //   local session never waits for Redis;
 // - a stanza for a session or a room on another node is appended to that node's inbox stream
-//   (XADD on one connection, read by one blocking XREAD there), so that what one node sends
+//   (inbox.ts: XADD on one connection, one blocking XREAD there), so that what one node sends
 //   another arrives once and in order, and survives a brief disconnection;
 // - each service JID (a MUC room) has one owner node, claimed in Redis; the others forward to it.
 import { Redis } from 'ioredis';
@@ -24,8 +24,10 @@ import { parseXml } from '../xml/parse.js';
 import { ClusterKeys } from './keys.js';
 import { RemoteSession, type RemoteLink } from './remote-session.js';
 import { RemoteSessions } from './replica.js';
-import { entryOf, parseEntry, type SessionEntry } from './session-entry.js';
+import { parseEntry, type SessionEntry } from './session-entry.js';
 import { BoundedMap } from './bounded-map.js';
+import { Inbox, unhandled, type InboxEntry } from './inbox.js';
+import { DirectoryPublisher, type DirectoryEvent } from './publisher.js';
 
 export type ClusterConfig = NonNullable<ParleyConfig['cluster']>;
 
@@ -35,22 +37,6 @@ export interface ClusterDeps {
   readonly router: Router;
   readonly runtimes: ReadonlyMap<string, HostRuntime>;
   readonly log: Logger;
-}
-
-type DirectoryEvent =
-  | { t: 'up'; e: SessionEntry }
-  | { t: 'rm'; id: string; node: string }
-  | { t: 'down'; node: string };
-
-/** One inbox entry: `k` is its kind (s: to a session, r: route, c: close a session). */
-interface InboxEntry {
-  k: string;
-  n: string;
-  s?: string;
-  j?: string;
-  x?: string;
-  c?: string;
-  t?: string;
 }
 
 // Claims a service JID for ARGV[1] unless a live node (its heartbeat key exists) owns it.
@@ -65,11 +51,7 @@ return ARGV[1]`;
 // Deletes KEYS[1] if it still holds ARGV[1].
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-/** Stanzas queued for Redis and not yet written; beyond this, new ones are refused (and logged). */
-const MAX_IN_FLIGHT = 50_000;
-const REMOVED = Symbol('removed');
 const REPLY_ROUTE_TTL_MS = 120_000;
-const CURSOR_INTERVAL_MS = 100;
 
 export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica {
   readonly name: string;
@@ -84,13 +66,9 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
   private readonly owners = new BoundedMap<string, string>(100_000);
   /** IQ requests other nodes sent to sessions here: reply key -> the node waiting for it. */
   private readonly replyRoutes = new BoundedMap<string, { node: string; at: number }>(20_000);
-  private readonly changes = new Map<string, C2sSession | typeof REMOVED>();
-  private readonly published = new Map<string, string>();
-  private flushScheduled = false;
-  private version = 0;
-  private inFlight = 0;
+  private readonly publisher: DirectoryPublisher;
+  private readonly inbox: Inbox;
   private beatTimer: NodeJS.Timeout | undefined;
-  private reading: Promise<void> | undefined;
   private stopping = false;
   private beating: Promise<void> = Promise.resolve();
   private readonly otherHosts = new Map<string, string>();
@@ -107,6 +85,8 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     this.blocker = new Redis(config.redis, { ...options, maxRetriesPerRequest: null });
     for (const r of [this.cmd, this.sub, this.blocker]) r.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis connection error'));
     this.replica = new RemoteSessions(this);
+    this.publisher = new DirectoryPublisher(this.cmd, this.keys, this.name, this.log);
+    this.inbox = new Inbox(this.cmd, this.blocker, this.keys, this.name, config.inboxLength, this.log);
   }
 
   static async start(deps: ClusterDeps): Promise<ClusterNode> {
@@ -154,7 +134,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
       this.beating = this.beat().catch((err: unknown) => this.log.warn({ err }, 'cluster heartbeat failed'));
     }, this.deps.config.heartbeat);
     this.beatTimer.unref();
-    this.reading = this.readLoop();
+    this.inbox.start((entry) => this.handle(entry));
     this.log.info({ prefix: this.keys.prefix, peers: this.replica.nodes().length }, 'cluster node joined');
   }
 
@@ -196,8 +176,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     if (added === 1 && this.beatTimer) {
       // Another node took this one for dead (a long pause) and cleaned up: publish everything again.
       this.log.warn('this node was taken for dead by the cluster; publishing its sessions again');
-      this.published.clear();
-      for (const s of this.deps.sessions.all()) this.bound(s);
+      this.publisher.republish(this.deps.sessions.all());
     }
     const nodes = (await this.cmd.smembers(k.nodes)).filter((n) => n !== this.name);
     if (nodes.length === 0) return;
@@ -271,22 +250,14 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
 
   /** What a node was sent after the last entry it handled: messages go on (to offline storage). */
   private async replay(node: string): Promise<void> {
-    const k = this.keys;
-    let after = (await this.cmd.get(k.cursor(node))) ?? '0-0';
-    for (;;) {
-      const batch = await this.cmd.xrange(k.inbox(node), `(${after}`, '+', 'COUNT', 500);
-      if (batch.length === 0) return;
-      for (const [id, fields] of batch) {
-        after = id;
-        const entry = fieldsOf(fields);
-        const el = entry.x === undefined ? undefined : safeParse(entry.x);
-        if (!el) continue;
-        try {
-          if (entry.k === 's') await this.deps.router.deliverStray(el);
-          else if (entry.k === 'r' && node !== this.name) await this.deps.router.route(el);
-        } catch (err) {
-          this.log.warn({ err }, 'replaying a stanza of a dead node failed');
-        }
+    for await (const entry of unhandled(this.cmd, this.keys, node)) {
+      const el = entry.x === undefined ? undefined : safeParse(entry.x);
+      if (!el) continue;
+      try {
+        if (entry.k === 's') await this.deps.router.deliverStray(el);
+        else if (entry.k === 'r' && node !== this.name) await this.deps.router.route(el);
+      } catch (err) {
+        this.log.warn({ err }, 'replaying a stanza of a dead node failed');
       }
     }
   }
@@ -294,53 +265,11 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
   // ------------------------------------------------------------------ directory
 
   bound(session: C2sSession): void {
-    this.changes.delete(session.id);
-    this.changes.set(session.id, session);
-    this.scheduleFlush();
+    this.publisher.changed(session);
   }
 
   removed(session: C2sSession): void {
-    this.changes.delete(session.id);
-    this.changes.set(session.id, REMOVED);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // Changes made in one turn (presence, then state) go out as one.
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.changes.size === 0) return;
-    const k = this.keys;
-    const pipe = this.cmd.pipeline();
-    for (const [id, change] of this.changes) {
-      if (change === REMOVED) {
-        this.published.delete(id);
-        pipe.hdel(k.sessions(this.name), id);
-        pipe.publish(k.directory, JSON.stringify({ t: 'rm', id, node: this.name } satisfies DirectoryEvent));
-        continue;
-      }
-      const entry = entryOf(change, this.name, 0);
-      const { v: _v, ...content } = entry;
-      const key = JSON.stringify(content);
-      if (this.published.get(id) === key) continue;
-      this.published.set(id, key);
-      const text = JSON.stringify({ ...entry, v: ++this.version });
-      pipe.hset(k.sessions(this.name), id, text);
-      pipe.publish(k.directory, `{"t":"up","e":${text}}`);
-    }
-    this.changes.clear();
-    try {
-      await pipe.exec();
-    } catch (err) {
-      this.log.warn({ err }, 'publishing session changes failed');
-    }
+    this.publisher.removed(session);
   }
 
   private onEvent(text: string): void {
@@ -381,79 +310,15 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
       if (stanza.name === 'message') void this.deps.router.deliverStray(stanza).catch((err: unknown) => this.log.warn({ err }, 'delivery failed'));
       return;
     }
-    void this.append(session.node, { k: 's', n: this.name, s: session.id, j: session.jid.toString(), x: stanza.toString() });
+    void this.inbox.append(session.node, { k: 's', n: this.name, s: session.id, j: session.jid.toString(), x: stanza.toString() });
   }
 
   close(session: RemoteSession, condition?: string, text?: string): void {
-    void this.append(session.node, { k: 'c', n: this.name, s: session.id, j: session.jid.toString(), c: condition, t: text });
+    void this.inbox.append(session.node, { k: 'c', n: this.name, s: session.id, j: session.jid.toString(), c: condition, t: text });
   }
 
   forward(node: string, el: Element): Promise<void> {
-    return this.append(node, { k: 'r', n: this.name, x: el.toString() });
-  }
-
-  private async append(node: string, entry: InboxEntry): Promise<void> {
-    if (this.inFlight >= MAX_IN_FLIGHT) {
-      this.log.warn({ to: node }, 'too many stanzas waiting for Redis; one dropped');
-      return;
-    }
-    const fields: string[] = [];
-    for (const [name, value] of Object.entries(entry)) if (value !== undefined) fields.push(name, value as string);
-    this.inFlight++;
-    try {
-      await this.cmd.xadd(this.keys.inbox(node), 'MAXLEN', '~', String(this.deps.config.inboxLength), '*', ...fields);
-    } catch (err) {
-      this.log.warn({ err, to: node }, 'sending a stanza to another node failed');
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async readLoop(): Promise<void> {
-    const key = this.keys.inbox(this.name);
-    let last = '0-0';
-    while (!this.stopping) {
-      let res: [string, [string, string[]][]][] | null;
-      try {
-        res = (await this.blocker.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', key, last)) as [string, [string, string[]][]][] | null;
-      } catch (err) {
-        if (this.stopping) return;
-        this.log.warn({ err }, 'reading the cluster inbox failed; retrying');
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
-      }
-      if (!res) continue;
-      for (const [, entries] of res) {
-        for (const [id, fields] of entries) {
-          last = id;
-          try {
-            await this.handle(fieldsOf(fields));
-          } catch (err) {
-            this.log.warn({ err }, 'a stanza from another node failed');
-          }
-        }
-      }
-      this.saveCursor(last);
-    }
-    if (this.cursorTimer) clearTimeout(this.cursorTimer);
-    if (this.handled !== undefined) await this.cmd.set(this.keys.cursor(this.name), this.handled).catch(() => undefined);
-  }
-
-  private handled: string | undefined;
-  private cursorTimer: NodeJS.Timeout | undefined;
-
-  /**
-   * Notes how far the inbox is handled, at most every CURSOR_INTERVAL_MS: after a crash, the
-   * entries of that last interval are delivered again (at least once, never lost).
-   */
-  private saveCursor(id: string): void {
-    this.handled = id;
-    if (this.cursorTimer) return;
-    this.cursorTimer = setTimeout(() => {
-      this.cursorTimer = undefined;
-      if (this.handled !== undefined) this.cmd.set(this.keys.cursor(this.name), this.handled).catch(() => undefined);
-    }, CURSOR_INTERVAL_MS);
-    this.cursorTimer.unref();
+    return this.inbox.append(node, { k: 'r', n: this.name, x: el.toString() });
   }
 
   private async handle(entry: InboxEntry): Promise<void> {
@@ -516,12 +381,11 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
   /** Leaves the cluster: called once this node's sessions have ended. */
   async stop(): Promise<void> {
     if (this.stopping) return;
-    await this.flush();
+    await this.publisher.flush();
     this.stopping = true;
     if (this.beatTimer) clearInterval(this.beatTimer);
     await this.beating;
-    this.blocker.disconnect();
-    await this.reading;
+    await this.inbox.stop();
     this.deps.router.cluster = undefined;
     this.deps.sessions.attachReplica(undefined);
     try {
@@ -537,12 +401,6 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
   private disconnect(): void {
     for (const r of [this.cmd, this.sub, this.blocker]) r.disconnect();
   }
-}
-
-function fieldsOf(fields: string[]): InboxEntry {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
-  return out as unknown as InboxEntry;
 }
 
 function safeParse(text: string): Element | undefined {
