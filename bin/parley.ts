@@ -27,9 +27,10 @@ const EXIT_RUNTIME = 3;
 const USAGE = `Usage: parley <command> [options]
 
 Commands:
-  start [--config FILE]                run the server
+  start [--config FILE] [--nodes N]    run the server (--nodes: N cluster nodes sharing
+                                       the ports, one process each; needs cluster: in the config)
   check [--config FILE] [--dns SERVER] validate the config, then check certificates (hosts
-                                       and services), ports, the database, DNS (SRV and
+                                       and services), ports, the database, Redis, DNS (SRV and
                                        addresses; --dns: ask this server) and risky settings
   user add JID [--password P]          create an account (asks for the password)
   user del JID                         delete an account
@@ -76,6 +77,7 @@ const OPTIONS = {
   password: { type: 'string', short: 'p' },
   out: { type: 'string', short: 'o' },
   from: { type: 'string' },
+  nodes: { type: 'string', short: 'n' },
   to: { type: 'string' },
   force: { type: 'boolean' },
   scope: { type: 'string' },
@@ -93,7 +95,7 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 const COMMANDS: Record<string, readonly OptionName[]> = {
-  start: ['config'],
+  start: ['config', 'nodes'],
   check: ['config', 'dns'],
   user: ['config', 'password'],
   cert: ['config', 'out'],
@@ -110,7 +112,7 @@ const USER_COMMANDS = ['add', 'del', 'passwd', 'list'];
 interface Args {
   positionals: string[];
   values: {
-    config?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; scope?: string; help?: boolean; version?: boolean;
+    config?: string; nodes?: string; password?: string; out?: string; from?: string; to?: string; force?: boolean; scope?: string; help?: boolean; version?: boolean;
     host?: string; multi?: string; expires?: string; contact?: string; user?: string; 'no-archive'?: boolean; dns?: string;
   };
 }
@@ -154,6 +156,19 @@ async function main(argv: string[]): Promise<number | undefined> {
   switch (command) {
     case 'start':
       expectArgs(positionals, 1, 1, 'start takes no arguments');
+      if (values.nodes !== undefined) {
+        const { isWorker, runPrimary } = await import('../lib/cluster/workers.js');
+        const count = Number(values.nodes);
+        if (!Number.isInteger(count) || count < 1 || count > 64) {
+          throw new UsageError(`--nodes must be a whole number from 1 to 64, not "${values.nodes}"`, 'e.g. --nodes 4, one per CPU core');
+        }
+        // Workers run this same command line: they start one node each.
+        if (isWorker()) {
+          await start(configPath);
+          return undefined;
+        }
+        return runPrimary(await readConfig(configPath), count, (line) => process.stderr.write(`${line}\n`));
+      }
       await start(configPath);
       return undefined;
     case 'check':
@@ -211,7 +226,8 @@ async function readConfig(configPath: string): Promise<ParleyConfig> {
 // --- start -------------------------------------------------------------------------------------
 
 async function start(configPath: string): Promise<void> {
-  const config = await readConfig(configPath);
+  const { isWorker, workerConfig } = await import('../lib/cluster/workers.js');
+  const config = isWorker() ? workerConfig(await readConfig(configPath)) : await readConfig(configPath);
   const { startServer } = await import('../lib/server.js');
   const server = await startServer(config, { configPath });
   let pidFile: string | undefined;

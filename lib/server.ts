@@ -32,6 +32,7 @@ import { listenComponents } from './component/listener.js';
 import { Reloader, type ReloadResult } from './admin/reload.js';
 import { mountAdmin } from './admin/mount.js';
 import type { AdminOperations } from './admin/operations.js';
+import { ClusterNode } from './cluster/node.js';
 
 export { MODULE_CATALOG };
 
@@ -48,6 +49,8 @@ export interface RunningServer {
   readonly log: Logger;
   /** Server-to-server federation, when an s2s or s2s-tls listener is configured. */
   readonly federation: Federation | undefined;
+  /** This node of the cluster, when `cluster` is configured. */
+  readonly cluster: ClusterNode | undefined;
   reloadCertificates(): Promise<void>;
   /** Re-reads the config file and certificates (SIGHUP, `parley reload`); see lib/admin/reload.ts. */
   reload(): Promise<ReloadResult>;
@@ -102,6 +105,7 @@ export async function bootCore(config: ParleyConfig, log: Logger): Promise<Serve
       admins: [...new Set([...config.admins, ...config.roles.admin.filter((a) => a.includes('@'))])].map((a) => Jid.parse(a)),
       contact: Object.fromEntries(Object.entries(config.contact).filter(([, v]) => v !== undefined)) as Record<string, string[]>,
       storageDir: config.storageDir,
+      cluster: config.cluster ? { node: config.cluster.node } : undefined,
     };
     const httpRoutes = new ModuleHttpRoutes();
     const access = createAccessControl(config.access, config.roles, config.admins, hostNames);
@@ -144,6 +148,14 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
   const { storage, accounts, sessions, runtimes, router } = core;
   const cleanups: Array<() => Promise<void> | void> = [() => core.close()];
   try {
+    // Joins before the listeners open, and leaves once every session has ended (cleanups run in
+    // reverse), so that their unavailable presence still reaches the other nodes.
+    let cluster: ClusterNode | undefined;
+    if (config.cluster) {
+      const node = await ClusterNode.start({ config: config.cluster, sessions, router, runtimes, log });
+      cluster = node;
+      cleanups.push(() => node.stop());
+    }
     const mechanisms = defaultMechanisms().filter((m) => config.auth.allowPlain || m.name !== 'PLAIN');
     const throttle = new LoginThrottle({
       accountFailures: config.auth.throttle.accountFailures,
@@ -304,6 +316,7 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       storage,
       log,
       federation,
+      cluster,
       reloadCertificates,
       reload: () => reloader.reload(),
       operations,

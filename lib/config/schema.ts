@@ -347,6 +347,24 @@ const contact = z.strictObject({
   sales: uriList,
 });
 
+/** Cluster mode: nodes sharing one Redis (directory, routes) and one PostgreSQL. */
+const cluster = z.strictObject({
+  /** The Redis every node of the cluster uses, e.g. redis://127.0.0.1:6379/0. */
+  redis: z.string().regex(/^rediss?:\/\//, { error: 'expected a URL like redis://127.0.0.1:6379' }),
+  /** This node's name, unique in the cluster (`parley start --nodes N` appends -1, -2, ...). */
+  node: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected 1-64 letters, digits, dot, dash or underscore' }),
+  /** Prefix of every Redis key, so that several clusters may share one Redis. */
+  prefix: z.string().min(1).default('parley:'),
+  /** How often this node renews its heartbeat. */
+  heartbeat: duration().prefault('2s'),
+  /** A node whose heartbeat is older than this is dead: its sessions are removed, its contacts told. */
+  expiry: duration().prefault('6s'),
+  /** host:port clients are sent to (see-other-host) to resume a session kept on this node. */
+  seeOtherHost: z.string().min(1).optional(),
+  /** Stanzas kept in each node's inbound Redis stream (older ones are trimmed). */
+  inboxLength: z.number().int().positive().default(100_000),
+});
+
 export const configSchema = z.strictObject({
   hosts: z.array(hostEntry, {
     error: (issue) => (issue.input === undefined ? 'required: the domains this server serves, e.g. hosts: [example.com]' : undefined),
@@ -369,6 +387,8 @@ export const configSchema = z.strictObject({
   access: accessSchema.prefault({}),
   contact: contact.prefault({}),
   adminHttp: adminHttp.prefault({}),
+  // An empty `cluster:` (every option commented out) is off.
+  cluster: z.preprocess((v) => (v === null ? undefined : v), cluster.optional()),
 }).superRefine((config, ctx) => {
   const hosts = config.hosts.map((h) => (typeof h === 'string' ? h : h.domain));
   const lockout = adminLockout(config.access, config.roles, config.admins, hosts, (j) => Jid.parse(j));

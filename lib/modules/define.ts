@@ -159,6 +159,8 @@ export interface ServerInfo {
   readonly contact: Readonly<Record<string, readonly string[]>>;
   /** Where modules keep files (config `storageDir`, absolute); undefined in in-process tests. */
   readonly storageDir?: string;
+  /** Set in cluster mode: this node's name (other nodes' sessions carry theirs in `SessionHandle.node`). */
+  readonly cluster?: { readonly node: string };
 }
 
 /** HTTP routes a module serves on the http/https listeners (`ctx.http`). */

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { AccountService } from '../accounts/types.js';
 import type { SessionDirectory } from '../sessions/directory.js';
 import type { C2sSession } from '../sessions/c2s-session.js';
+import type { SessionHandle } from '../sessions/types.js';
 import type { HostRuntime } from './host-runtime.js';
 import type { DomainBlocklist } from './domain-blocklist.js';
 import type { IqOrigin, IqTarget } from './iq-registry.js';
@@ -16,6 +17,16 @@ import type { IqOrigin, IqTarget } from './iq-registry.js';
 export type ServiceHandler = (stanza: Stanza) => void | Promise<void>;
 /** Sends a stanza to another server; set by federation. Resolves when queued. */
 export type RemoteRoute = (stanza: Stanza) => Promise<void>;
+
+/** What the router asks of the cluster (lib/cluster) when there is one. */
+export interface ClusterRoutes {
+  /** The node owning a service JID (a MUC room, a service domain); undefined when it is this node. */
+  serviceOwner(bare: Jid): Promise<string | undefined>;
+  /** Routes a stanza on another node, in order with what this node sent it before. */
+  forward(node: string, el: Element): Promise<void>;
+  /** The node that sent the IQ this is a reply to, when it was sent there (prepared JIDs). */
+  replyNode(from: string, to: string, id: string): string | undefined;
+}
 
 interface Pending {
   resolve(el: Element): void;
@@ -38,6 +49,8 @@ export class Router {
   remote: RemoteRoute | undefined;
   /** Domains nothing is exchanged with (config `s2s.blockedDomains`); set by the server. */
   blocked: DomainBlocklist | undefined;
+  /** Set in cluster mode (lib/cluster); undefined on a single node. */
+  cluster: ClusterRoutes | undefined;
 
   constructor(
     private readonly hosts: ReadonlyMap<string, HostRuntime>,
@@ -151,6 +164,14 @@ export class Router {
     if (domain === undefined) return false;
     const service = this.services.get(domain);
     if (!service) return false;
+    if (this.cluster) {
+      // One node owns each room (service JID): its state lives there.
+      const owner = await this.cluster.serviceOwner(stanza.to!.bare());
+      if (owner !== undefined) {
+        await this.cluster.forward(owner, stanza.el);
+        return true;
+      }
+    }
     await service.handler(stanza);
     return true;
   }
@@ -234,7 +255,35 @@ export class Router {
     for (const s of candidates) if (s.priority === top) await this.deliverMessage(runtime, s, m);
   }
 
-  private async deliverMessage(runtime: HostRuntime, session: C2sSession, m: MessageStanza): Promise<void> {
+  /**
+   * A message handed to a session of this node by another node (lib/cluster), which ran the
+   * delivery hooks already, and which ended meanwhile: the account's sessions on this node take
+   * it as a bare-JID message would go to them, or offline storage does (never another hop).
+   */
+  async deliverStray(el: Element): Promise<void> {
+    const from = Jid.tryParse(el.attrs.from as string | undefined);
+    const to = Jid.tryParse(el.attrs.to as string | undefined);
+    if (!from || !to || to.local === undefined || el.name !== 'message') return;
+    let stanza: Stanza;
+    try {
+      stanza = toEnvelope(el, from);
+    } catch {
+      return;
+    }
+    const runtime = this.runtimeFor(to.domain);
+    if (!runtime || stanza.kind !== 'message') return;
+    if (stanza.type === 'error' || stanza.type === 'groupchat') return;
+    const candidates = this.sessions.localOf(to).filter((s) => s.available && s.priority >= 0);
+    if (candidates.length === 0) {
+      if (stanza.type === 'headline') return;
+      if (await runtime.hooks.claim('message/undeliverable', { stanza })) return;
+      return this.bounce(stanza, StanzaError.serviceUnavailable());
+    }
+    const top = Math.max(...candidates.map((s) => s.priority));
+    for (const s of candidates) if (s.priority === top) await this.deliverMessage(runtime, s, stanza);
+  }
+
+  private async deliverMessage(runtime: HostRuntime, session: SessionHandle, m: MessageStanza): Promise<void> {
     const verdict = await runtime.hooks.filter('message/deliver', { session, stanza: m });
     if (verdict instanceof StanzaError) return this.bounce(m, verdict);
     if (verdict === 'drop') return;
@@ -273,6 +322,9 @@ export class Router {
         waiter.resolve(iq.el);
         return;
       }
+      // A reply to a request another node sent to a session here: the waiter is there.
+      const node = this.cluster?.replyNode(iq.from.toString(), to.toString(), iq.id);
+      if (node !== undefined) return this.cluster!.forward(node, iq.el);
     }
     if (await this.toService(stanza)) return;
     const runtime = this.runtimeFor(to.domain);

@@ -50,6 +50,8 @@ export class C2sSession implements SessionHandle {
   private detached = false;
   private ended = false;
   private readonly writeTaps: readonly SessionTap[];
+  /** Told when what other cluster nodes see of this session changes (lib/cluster). */
+  observer: ((session: C2sSession) => void) | undefined;
 
   constructor(
     readonly jid: Jid,
@@ -79,12 +81,14 @@ export class C2sSession implements SessionHandle {
     this.sink = sink;
     this.detached = false;
     if (previous !== sink) previous.release?.();
+    this.observer?.(this);
   }
 
   /** The stream is gone but the session stays bound (hibernation): `standIn` takes the writes. */
   detach(standIn: SessionSink): void {
     this.sink = standIn;
     this.detached = true;
+    this.observer?.(this);
   }
 
   /** Marks the session ended; true the first time only, so session/closed fires once. */
@@ -153,6 +157,11 @@ export class C2sSession implements SessionHandle {
     this.sink.close(condition, text);
   }
 
+  /** The declared state set so far, by name (what lib/cluster replicates). */
+  stateEntries(): IterableIterator<[string, unknown]> {
+    return this.state.entries();
+  }
+
   get<T>(key: SessionStateKey<T>): T {
     if (!this.state.has(key.name)) this.state.set(key.name, key.initial());
     return this.state.get(key.name) as T;
@@ -160,6 +169,7 @@ export class C2sSession implements SessionHandle {
 
   set<T>(key: SessionStateKey<T>, value: T): void {
     this.state.set(key.name, value);
+    this.observer?.(this);
   }
 
   setPresence(presence: Element | undefined): void {
@@ -169,9 +179,11 @@ export class C2sSession implements SessionHandle {
     const n = raw === undefined || raw === null ? 0 : Number.parseInt(raw, 10);
     // RFC 6121 §4.7.2.3: an integer between -128 and +127.
     this.priority = Number.isFinite(n) ? Math.max(-128, Math.min(127, n)) : 0;
+    this.observer?.(this);
   }
 
   markInterested(): void {
     this.interested = true;
+    this.observer?.(this);
   }
 }

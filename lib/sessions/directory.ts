@@ -1,10 +1,33 @@
-// Who is online where. In-memory for one process; a Redis implementation serves clusters later.
+// Who is online where. The sessions bound on this process are kept here, authoritative; in a
+// cluster, `replica` adds what the other nodes have (lib/cluster), read synchronously so that
+// routing to a local session never waits for Redis.
 import type { Jid } from '../jid/jid.js';
 import type { C2sSession } from './c2s-session.js';
+import type { SessionHandle } from './types.js';
+
+/** The sessions of the other cluster nodes, as this node last heard of them. */
+export interface DirectoryReplica {
+  of(bare: string): SessionHandle[];
+  get(bare: string, resource: string): SessionHandle | undefined;
+  countOf(bare: string): number;
+  /** A local session was bound, changed (presence, state) or removed: tell the other nodes. */
+  bound(session: C2sSession): void;
+  removed(session: C2sSession): void;
+}
 
 export class SessionDirectory {
   private readonly byAccount = new Map<string, Map<string, C2sSession>>();
   private count = 0;
+  /** Set by lib/cluster in cluster mode; undefined on a single node. */
+  private replica: DirectoryReplica | undefined;
+
+  attachReplica(replica: DirectoryReplica | undefined): void {
+    this.replica = replica;
+    for (const s of this.all()) {
+      s.observer = replica ? (x) => replica.bound(x) : undefined;
+      replica?.bound(s);
+    }
+  }
 
   /** Binds a session; returns the session it replaces on the same full JID, if any. */
   add(session: C2sSession): C2sSession | undefined {
@@ -15,6 +38,11 @@ export class SessionDirectory {
     const previous = resources.get(resource);
     resources.set(resource, session);
     if (!previous) this.count++;
+    const replica = this.replica;
+    if (replica) {
+      session.observer = (s) => replica.bound(s);
+      replica.bound(session);
+    }
     return previous;
   }
 
@@ -25,23 +53,54 @@ export class SessionDirectory {
     resources.delete(session.jid.resource!);
     if (resources.size === 0) this.byAccount.delete(bare);
     this.count--;
+    if (this.replica) {
+      session.observer = undefined;
+      this.replica.removed(session);
+    }
     return true;
   }
 
-  get(full: Jid): C2sSession | undefined {
+  /** The session bound to a full JID on this node or, in a cluster, on another. */
+  get(full: Jid): SessionHandle | undefined {
+    if (full.resource === undefined) return undefined;
+    const bare = full.bare().toString();
+    const mine = this.byAccount.get(bare)?.get(full.resource);
+    if (mine || !this.replica) return mine;
+    return this.replica.get(bare, full.resource);
+  }
+
+  /** The session bound to a full JID on this node. */
+  local(full: Jid): C2sSession | undefined {
     if (full.resource === undefined) return undefined;
     return this.byAccount.get(full.bare().toString())?.get(full.resource);
   }
 
-  of(account: Jid): C2sSession[] {
+  /** An account's sessions on every node: this node's first. */
+  of(account: Jid): SessionHandle[] {
+    const bare = account.bare().toString();
+    const resources = this.byAccount.get(bare);
+    const mine: SessionHandle[] = resources ? [...resources.values()] : [];
+    if (!this.replica) return mine;
+    const remote = this.replica.of(bare);
+    if (remote.length === 0) return mine;
+    // A resource bound here wins over a stale entry of another node (a conflict being resolved).
+    for (const r of remote) if (!resources?.has(r.jid.resource!)) mine.push(r);
+    return mine;
+  }
+
+  /** An account's sessions on this node. */
+  localOf(account: Jid): C2sSession[] {
     const resources = this.byAccount.get(account.bare().toString());
     return resources ? [...resources.values()] : [];
   }
 
   countOf(account: Jid): number {
-    return this.byAccount.get(account.bare().toString())?.size ?? 0;
+    const bare = account.bare().toString();
+    const mine = this.byAccount.get(bare)?.size ?? 0;
+    return this.replica ? mine + this.replica.countOf(bare) : mine;
   }
 
+  /** The sessions bound on this node (optionally of one host). */
   all(host?: string): C2sSession[] {
     const out: C2sSession[] = [];
     for (const resources of this.byAccount.values()) {
@@ -50,6 +109,7 @@ export class SessionDirectory {
     return out;
   }
 
+  /** Sessions bound on this node. */
   get size(): number {
     return this.count;
   }

@@ -34,6 +34,13 @@ export interface SessionHandle {
    * session write taps (`ctx.onSessionWrite`) until it is resumed or closed.
    */
   readonly hibernating: boolean;
+  /**
+   * In a cluster, for a session bound on another node: the address clients reach that node at
+   * (its `cluster.seeOtherHost`), for an RFC 6120 see-other-host redirect. Undefined otherwise.
+   */
+  readonly seeOtherHost?: string;
+  /** In a cluster, the node a session bound on another node is on; undefined for this node's. */
+  readonly node?: string;
   /** Writes a stanza to this session (through the outgoing filters). */
   send(stanza: Element): void;
   /**

@@ -870,7 +870,7 @@ export class C2sStream {
   /** XEP-0198 §5: this stream takes over a session of its account instead of binding one. */
   private resumeSession(target: SessionHandle): boolean {
     if (this.state !== 'authenticated' || this.session || !this.authUser) return false;
-    const session = this.env.sessions.get(target.jid);
+    const session = this.env.sessions.local(target.jid);
     if (!session || session !== target || session.isEnded) return false;
     if (!session.jid.bare().equals(Jid.of(this.authUser, this.host))) return false;
     this.session = session;

@@ -22,6 +22,10 @@ export function isStreamErrorCondition(s: string | undefined): s is StreamErrorC
  * `<handled-count-too-high/>`.
  */
 export function streamErrorElement(condition: StreamErrorCondition, text?: string, appCondition?: Element): Element {
+  // RFC 6120 §4.9.3.19: see-other-host carries the address as its character data.
+  if (condition === 'see-other-host' && text) {
+    return xml('stream:error', {}, xml(condition, { xmlns: NS.streamErrors }, text), appCondition ?? null);
+  }
   return xml(
     'stream:error',
     {},

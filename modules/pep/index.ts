@@ -4,7 +4,7 @@
 // contacts (and own resources) that are online: "+notify" features, learnt once per verified
 // `ver`. The XEP-0060 engine (modules/pep/engine.ts) is shared with the pubsub.<domain> service.
 import { cloneElement, defineModule, Jid, size, z } from '../../lib/module-api.js';
-import type { Element } from '../../lib/module-api.js';
+import type { Element, SessionHandle } from '../../lib/module-api.js';
 import disco, { ANY_NODE } from '../disco/index.js';
 import presence from '../presence/index.js';
 import roster, { hasFrom, type RosterItem } from '../roster/index.js';
@@ -269,6 +269,7 @@ const pep = defineModule({
         }
         out.set(r.jid.toString(), r.jid);
       }
+      if (ctx.server.cluster) await otherNodes(owner, node, out);
       const subs = subscribers ?? (await store.subscriptions(owner.toString(), node.name, MAX_LISTED));
       for (const s of subs) {
         const jid = Jid.tryParse(s.jid);
@@ -278,6 +279,29 @@ const pep = defineModule({
         out.set(jid.toString(), jid);
       }
       return [...out.values()];
+    }
+
+    /**
+     * In a cluster, the presence of resources bound on other nodes reached those nodes, not this
+     * one: their last presence (and its caps) comes from the session directory instead.
+     */
+    async function otherNodes(owner: Jid, node: PubsubNode, out: Map<string, Jid>): Promise<void> {
+      const known = recipients.get(owner.toString());
+      const consider = async (s: SessionHandle) => {
+        if (s.node === undefined || !s.available || out.has(s.jid.toString()) || known?.has(s.jid.toString())) return;
+        const caps = s.presence ? capsOf(s.presence) : undefined;
+        if (!caps) return;
+        const features = resolver.known(caps) ?? (await resolver.resolve(caps, s.jid, owner));
+        if (notifyNodes(features).has(node.name)) out.set(s.jid.toString(), s.jid);
+      };
+      for (const s of ctx.sessions.of(owner)) await consider(s);
+      const affs = new Map((await store.affiliations(owner.toString(), node.name)).map((a) => [a.jid, a.affiliation]));
+      for (const item of await rosterApi.items(owner)) {
+        if (!hasFrom(item.subscription) || !ctx.server.hosts.includes(item.jid.domain)) continue;
+        const aff = affs.get(item.jid.toString()) ?? 'none';
+        if (aff === 'outcast' || !implicitAccess(node.config, item, aff)) continue;
+        for (const s of ctx.sessions.of(item.jid)) await consider(s);
+      }
     }
 
     function implicitAccess(config: NodeConfig, item: RosterItem, aff: Affiliation): boolean {

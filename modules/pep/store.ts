@@ -193,6 +193,11 @@ export class PubsubStore {
   async putItem(service: string, node: string, item: { id: string; publisher: string; payload: string }, keep: number): Promise<string[]> {
     return this.db.transaction().execute(async (trx) => {
       const scope = () => trx.selectFrom('pubsub_items').where('host', '=', this.host).where('service', '=', service).where('node', '=', node);
+      // PostgreSQL runs publishes to one node at once (other connections, other cluster nodes):
+      // the node's row is locked so that max(seq)+1 is read and written by one at a time.
+      if (this.storage.dialect === 'postgres') {
+        await trx.selectFrom('pubsub_nodes').select('node').where('host', '=', this.host).where('service', '=', service).where('node', '=', node).forUpdate().execute();
+      }
       const top = (await scope().select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()) as { seq: number | string | null } | undefined;
       const seq = Number(top?.seq ?? 0) + 1;
       const published = Date.now();

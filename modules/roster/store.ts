@@ -171,13 +171,23 @@ export class RosterStore {
   async mutate(host: string, user: string, contact: string, change: Change): Promise<Mutation> {
     const pg = this.storage.dialect === 'postgres';
     return this.storage.db.transaction().execute(async (trx) => {
-      let version = (await trx
+      const lockVersion = async () => (await trx
         .selectFrom('roster_versions')
         .select(['ver', 'epoch'])
         .where('host', '=', host)
         .where('user', '=', user)
         .$if(pg, (qb) => qb.forUpdate())
         .executeTakeFirst()) as VersionRow | undefined;
+      let version = await lockVersion();
+      let placeholder = false;
+      if (!version && pg) {
+        // The account's first change: there is no row to lock yet, and two nodes (or two pool
+        // connections) would both insert one. A version-0 row is made (or waited for) and locked.
+        await trx.insertInto('roster_versions').values({ host, user, ver: 0, epoch: randomBytes(4).toString('hex') })
+          .onConflict((oc) => oc.columns(['host', 'user']).doNothing()).execute();
+        version = await lockVersion();
+        placeholder = version !== undefined && Number(version.ver) === 0;
+      }
       const row = (await trx
         .selectFrom('roster_items')
         .selectAll()
@@ -196,7 +206,11 @@ export class RosterStore {
         return Number(r?.n ?? 0);
       };
       const after = await change(before, count);
-      if (after === undefined || (after === null && !row)) return { before, after: before, ver: undefined };
+      if (after === undefined || (after === null && !row)) {
+        // Nothing changed: the roster still never changed ("0"), as without the placeholder.
+        if (placeholder) await trx.deleteFrom('roster_versions').where('host', '=', host).where('user', '=', user).where('ver', '=', 0).execute();
+        return { before, after: before, ver: undefined };
+      }
 
       if (after === null) {
         await trx.deleteFrom('roster_items').where('host', '=', host).where('user', '=', user).where('contact', '=', contact).execute();

@@ -74,6 +74,8 @@ const sm = defineModule({
     const smKey = ctx.sessionState<SmState | undefined>('sm', () => undefined);
     /** Resumable sessions by SM-ID. */
     const resumable = new Map<string, SessionHandle>();
+    /** The SM-ID, as shared state: what other cluster nodes look resumption up by. */
+    const resumeIdKey = ctx.sessionState<string>('resumeId', () => '');
     const expired = new Map<string, Expired>();
 
     const failedEl = (condition: StanzaErrorCondition, h?: number) =>
@@ -138,7 +140,10 @@ const sm = defineModule({
       };
       // Both counts start now (§4): the next stanza written is the first the client acknowledges.
       session.set(smKey, st);
-      if (id !== undefined) resumable.set(id, session);
+      if (id !== undefined) {
+        resumable.set(id, session);
+        session.set(resumeIdKey, id);
+      }
       return xml('enabled', id === undefined ? { xmlns: NS.sm } : { xmlns: NS.sm, id, resume: 'true', max: String(max) });
     }
 
@@ -180,6 +185,13 @@ const sm = defineModule({
       const st = session?.get(smKey);
       // Another account's SM-ID is answered exactly like an unknown one.
       if (!session || !st || !session.jid.bare().equals(stream.account)) {
+        // In a cluster the session may be kept on another node: the client is sent there
+        // (RFC 6120 §4.9.3.19), and resumes it on its next connection.
+        const elsewhere = ctx.sessions.of(stream.account).find((s) => s.seeOtherHost !== undefined && s.get(resumeIdKey) === previd);
+        if (elsewhere) {
+          stream.close('see-other-host', elsewhere.seeOtherHost);
+          return failedEl('item-not-found');
+        }
         const gone = expired.get(previd);
         return failedEl('item-not-found', gone?.account === stream.account.toString() ? gone.h : undefined);
       }

@@ -1,0 +1,86 @@
+// Publishes this node's sessions to the cluster: the hash of its sessions (what a node reads at
+// start, and what the node cleaning up after this one ends) and a pub/sub event per change (what
+// the others' replicas follow). Changes made in one turn go out together; an entry whose content
+// did not change is not sent again.
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.js';
+import type { C2sSession } from '../sessions/c2s-session.js';
+import type { ClusterKeys } from './keys.js';
+import { entryOf, type SessionEntry } from './session-entry.js';
+
+export type DirectoryEvent =
+  | { t: 'up'; e: SessionEntry }
+  | { t: 'rm'; id: string; node: string }
+  | { t: 'down'; node: string };
+
+const REMOVED = Symbol('removed');
+
+export class DirectoryPublisher {
+  private readonly changes = new Map<string, C2sSession | typeof REMOVED>();
+  /** What was last published per session, without its version. */
+  private readonly published = new Map<string, string>();
+  private flushScheduled = false;
+  private version = 0;
+
+  constructor(
+    private readonly cmd: Redis,
+    private readonly keys: ClusterKeys,
+    private readonly node: string,
+    private readonly log: Logger,
+  ) {}
+
+  changed(session: C2sSession): void {
+    this.changes.delete(session.id);
+    this.changes.set(session.id, session);
+    this.schedule();
+  }
+
+  removed(session: C2sSession): void {
+    this.changes.delete(session.id);
+    this.changes.set(session.id, REMOVED);
+    this.schedule();
+  }
+
+  /** Publishes every session again (after the cluster took this node for dead). */
+  republish(sessions: readonly C2sSession[]): void {
+    this.published.clear();
+    for (const s of sessions) this.changed(s);
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  async flush(): Promise<void> {
+    if (this.changes.size === 0) return;
+    const k = this.keys;
+    const pipe = this.cmd.pipeline();
+    for (const [id, change] of this.changes) {
+      if (change === REMOVED) {
+        this.published.delete(id);
+        pipe.hdel(k.sessions(this.node), id);
+        pipe.publish(k.directory, JSON.stringify({ t: 'rm', id, node: this.node } satisfies DirectoryEvent));
+        continue;
+      }
+      const entry = entryOf(change, this.node, 0);
+      const { v: _v, ...content } = entry;
+      const key = JSON.stringify(content);
+      if (this.published.get(id) === key) continue;
+      this.published.set(id, key);
+      const text = JSON.stringify({ ...entry, v: ++this.version });
+      pipe.hset(k.sessions(this.node), id, text);
+      pipe.publish(k.directory, `{"t":"up","e":${text}}`);
+    }
+    this.changes.clear();
+    try {
+      await pipe.exec();
+    } catch (err) {
+      this.log.warn({ err }, 'publishing session changes failed');
+    }
+  }
+}
