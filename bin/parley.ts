@@ -434,6 +434,12 @@ async function check(configPath: string, dnsServer: string | undefined): Promise
     fail(dbWhat, err instanceof AdminError ? err : new AdminError('PARLEY_ERR_DATABASE', `cannot reach the database: ${(err as Error).message}`, 'check storage: in the config and that the database is running'));
   }
 
+  if (config.cluster) {
+    const { checkRedis } = await import('../lib/check/redis.js');
+    const l = await checkRedis(config.cluster.redis, config.cluster.prefix);
+    line(l.status, l.what, l.detail);
+  }
+
   const resolver = new Resolver({ timeout: 2000, tries: 1 });
   if (dnsServer !== undefined) {
     try {
