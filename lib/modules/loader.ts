@@ -345,5 +345,6 @@ function createContext(
       route: (spec, handler) => undo(deps.http!.add(host, name, spec, handler)),
       baseUrl: () => deps.http!.baseUrl(host),
     },
+    onStop: (fn) => undo(fn),
   };
 }

@@ -122,10 +122,11 @@ export default defineModule({
       }
     }
 
-    vcardApi.onChanged(({ user }) => {
+    // Registered with the vcard module, so undone by hand when this module stops (live reload).
+    ctx.onStop(vcardApi.onChanged(({ user }) => {
       const owner = Jid.of(user, ctx.host);
       return run(owner, () => vcardToPep(owner));
-    });
+    }));
 
     ctx.on('stanza/inbound', ({ session, stanza }) => {
       if (stanza.kind === 'presence' && stanza.type === 'available') return addHash(session, stanza.el);

@@ -41,9 +41,9 @@ export default defineModule({
     pepApi.setNodeDefaults(NS_BOOKMARKS, { accessModel: 'whitelist', maxItems: 'max', sendLastPublishedItem: 'never', persistItems: true });
     pepApi.setNodeDefaults(NS_LEGACY, { accessModel: 'whitelist', persistItems: true });
 
-    ctx.deps.get(disco).addInfoProvider({ target: 'account' }, () => ({
+    ctx.onStop(ctx.deps.get(disco).addInfoProvider({ target: 'account' }, () => ({
       features: withPrivate ? [NS_BOOKMARKS_COMPAT, NS_BOOKMARKS_COMPAT_PEP, NS_BOOKMARKS_CONVERSION] : [NS_BOOKMARKS_COMPAT_PEP],
-    }));
+    })));
 
     const run = (owner: Jid, fn: () => Promise<void>) =>
       lock.run(owner.toString(), fn).catch((err: unknown) => ctx.log.error({ err, owner: owner.toString() }, 'bookmarks conversion failed'));
@@ -128,10 +128,13 @@ export default defineModule({
 
     // ------------------------------------------------------------------ private XML (XEP-0049)
 
-    privateApi?.onStored('storage', NS_LEGACY, ({ user, fragment }) => {
-      const owner = Jid.of(user, ctx.host);
-      return run(owner, () => fromLegacy(owner, fragment, 'private'));
-    });
+    if (privateApi) {
+      // Registered with the private module, so undone by hand when this module stops (live reload).
+      ctx.onStop(privateApi.onStored('storage', NS_LEGACY, ({ user, fragment }) => {
+        const owner = Jid.of(user, ctx.host);
+        return run(owner, () => fromLegacy(owner, fragment, 'private'));
+      }));
+    }
 
     // XEP-0411 §4: bookmarks kept only by the older protocols become XEP-0402 items before a
     // client looks, so PEP-only clients see them.

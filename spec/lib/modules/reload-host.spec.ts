@@ -78,6 +78,35 @@ describe('reloadHost', () => {
     loaded.stop();
   });
 
+  it('runs a module\'s onStop functions when a reload disables it, so its listeners on a dependency\'s API go', async () => {
+    const listeners = new Set<() => void>();
+    const provider = defineModule({
+      name: 'provider',
+      config: z.strictObject({}),
+      setup: () => ({
+        listen(fn: () => void): () => void {
+          listeners.add(fn);
+          return () => { listeners.delete(fn); };
+        },
+      }),
+    });
+    const consumer = defineModule({
+      name: 'consumer',
+      requires: [provider],
+      config: z.strictObject({}),
+      setup(ctx) {
+        ctx.onStop(ctx.deps.get(provider).listen(() => undefined));
+      },
+    }) as AnyModule;
+    const runtime = new HostRuntime('h');
+    const loaded = await loadHost(runtime, [{ def: provider as AnyModule, options: {} }, { def: consumer, options: {} }], deps);
+    expect(listeners.size).to.equal(1);
+    await reloadHost(runtime, loaded, [{ def: provider as AnyModule, options: {} }], deps);
+    expect(listeners.size).to.equal(0);
+    expect(loaded.apis.has('provider')).to.equal(true);
+    loaded.stop();
+  });
+
   it('refuses a graph with a missing dependency before stopping anything', async () => {
     const a = mod('a');
     const b = mod('b', [a]);
