@@ -11,7 +11,8 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../routing/router.js';
 import type { StreamFraming, StreamTransport } from '../transport/types.js';
-import { streamErrorElement, type StreamErrorCondition } from '../stream/stream-error.js';
+import type { StreamErrorCondition } from '../stream/stream-error.js';
+import { AcceptedStream } from '../stream/accepted-stream.js';
 import { domainAttr, xmlLimits, type S2sLimits } from '../s2s/types.js';
 import { wireForm } from '../s2s/federation.js';
 
@@ -28,32 +29,27 @@ export interface ComponentEnv {
   onClosed?(s: ComponentStream): void;
 }
 
-type State = 'wait-header' | 'wait-handshake' | 'ready' | 'closing' | 'closed';
+type State = 'wait-header' | 'wait-handshake' | 'ready';
 
 /** XEP-0114 §2: lowercase hex SHA-1 of the stream id followed by the secret. */
 export function handshakeDigest(streamId: string, secret: string): string {
   return createHash('sha1').update(streamId + secret).digest('hex');
 }
 
-export class ComponentStream {
-  private state: State = 'wait-header';
+export class ComponentStream extends AcceptedStream<State> {
+  protected readonly peerKind = 'component';
   private readonly parser: StreamParser;
-  private headerSent = false;
   private streamId = '';
   private domain: string | undefined;
   private attached = false;
-  private readonly queue: Element[] = [];
-  private processing = false;
-  private pausedForQueue = false;
   private readonly authTimer: NodeJS.Timeout;
-  private readonly log: Logger;
 
   constructor(
-    private readonly transport: StreamTransport,
-    private readonly framing: StreamFraming,
+    transport: StreamTransport,
+    framing: StreamFraming,
     private readonly env: ComponentEnv,
   ) {
-    this.log = env.log.child({ component: true, remote: transport.remoteAddress });
+    super(transport, framing, env.limits, env.log.child({ component: true, remote: transport.remoteAddress }), 'wait-header');
     this.parser = new StreamParser(
       {
         onStreamOpen: (attrs) => this.onStreamOpen(attrs),
@@ -66,41 +62,18 @@ export class ComponentStream {
     transport.onData((chunk) => {
       if (this.state !== 'closed') this.parser.write(chunk);
     });
-    transport.onClose(() => {
-      this.teardown();
-      this.state = 'closed';
-    });
+    transport.onClose(() => this.onTransportClosed());
     this.authTimer = setTimeout(() => this.streamError('connection-timeout', 'send the handshake sooner'), env.limits.unauthenticatedTimeoutMs);
     this.authTimer.unref();
     env.metrics?.connections.inc({ type: 'component' });
   }
 
-  private writeRaw(data: string): void {
-    if (this.state === 'closed') return;
-    this.transport.write(data);
-    if (this.transport.bufferedBytes > this.env.limits.outboundBufferBytes) {
-      this.log.warn({ buffered: this.transport.bufferedBytes }, 'component is not reading; closing');
-      this.teardown();
-      this.transport.destroy();
-    }
-  }
-
-  private sendHeader(): void {
+  protected sendHeader(): void {
     this.streamId = randomBytes(12).toString('hex');
     const attrs: Record<string, string> = { id: this.streamId };
     if (this.domain) attrs.from = this.domain;
     this.writeRaw(this.framing.open(attrs));
     this.headerSent = true;
-  }
-
-  streamError(condition: StreamErrorCondition, text?: string): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    if (!this.headerSent) this.sendHeader();
-    this.writeRaw(streamErrorElement(condition, text).toString());
-    this.writeRaw(this.framing.close());
-    this.state = 'closing';
-    this.teardown();
-    this.transport.end();
   }
 
   private onStreamOpen(attrs: Record<string, string>): void {
@@ -127,12 +100,7 @@ export class ComponentStream {
     // XEP-0114 §2: the from domain must be the component's.
     if (from.domain !== this.domain) return this.streamError('invalid-from', `from must be at ${this.domain}`);
     this.env.metrics?.stanzas.inc({ direction: 'in', kind: el.name });
-    this.queue.push(el);
-    if (this.queue.length >= this.env.limits.inboundQueue && !this.pausedForQueue) {
-      this.pausedForQueue = true;
-      this.transport.pause();
-    }
-    if (!this.processing) void this.drain();
+    this.enqueue(el);
   }
 
   private onHandshake(given: string): void {
@@ -159,39 +127,11 @@ export class ComponentStream {
     this.writeRaw(wireForm(stanza.el));
   }
 
-  private async drain(): Promise<void> {
-    this.processing = true;
-    try {
-      while (this.queue.length > 0) {
-        const el = this.queue.shift()!;
-        try {
-          await this.env.router.route(el);
-        } catch (err) {
-          this.log.error({ err }, 'routing a stanza from a component failed');
-        }
-        if (this.pausedForQueue && this.queue.length < this.env.limits.inboundQueue / 2) {
-          this.pausedForQueue = false;
-          if (this.state !== 'closed') this.transport.resume();
-        }
-      }
-    } finally {
-      this.processing = false;
-    }
+  protected route(el: Element): Promise<void> {
+    return this.env.router.route(el);
   }
 
-  private onStreamClose(): void {
-    if (this.state === 'closed') return;
-    if (this.state !== 'closing') this.writeRaw(this.framing.close());
-    this.state = 'closing';
-    this.teardown();
-    this.transport.end();
-  }
-
-  private torn = false;
-
-  private teardown(): void {
-    if (this.torn) return;
-    this.torn = true;
+  protected onTeardown(): void {
     clearTimeout(this.authTimer);
     if (this.attached) this.env.detach(this.domain!, this);
     this.attached = false;

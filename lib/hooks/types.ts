@@ -35,6 +35,8 @@ export interface HookMap {
   'account/deleted': { kind: 'notify'; event: { host: string; user: string } };
   /** The server is stopping: streams are still open, so modules can tell their users (MUC 332). */
   'server/stopping': { kind: 'notify'; event: { host: string } };
+  /** A live reload changed the host's modules (fired by the loader once they are started): disco and caps recompute. */
+  'modules/reloaded': { kind: 'notify'; event: { host: string; started: readonly string[]; stopped: readonly string[]; restarted: readonly string[] } };
   /** Every stanza from a local client, after `from` stamping and before routing. */
   'stanza/inbound': { kind: 'filter'; event: { session: SessionHandle; stanza: Stanza } };
   /** A message sent by a local client, to anyone (run on the sender's host). */
@@ -84,6 +86,7 @@ export const HOOK_KINDS: { [K in HookName]: HookKind<K> } = {
   'account/created': 'notify',
   'account/deleted': 'notify',
   'server/stopping': 'notify',
+  'modules/reloaded': 'notify',
   'stanza/inbound': 'filter',
   'message/outbound': 'filter',
   'message/inbound': 'filter',

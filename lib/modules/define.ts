@@ -258,4 +258,6 @@ export interface ModuleContext<Config = unknown> {
   setTimeout(fn: () => void, ms: number): () => void;
   setInterval(fn: () => void, ms: number): void;
   readonly http: ModuleHttp;
+  /** Runs `fn` when the module stops (e.g. the unsubscribe a dependency's API returned for a listener). */
+  onStop(fn: () => void): void;
 }

@@ -183,13 +183,22 @@ export async function reloadHost(runtime: HostRuntime, loaded: LoadedHost, enabl
       // This module and the affected ones not started yet are off (none holds a half-built API);
       // the next reload starts them.
       for (const n of ordered) if (affected.has(n.def.name) && !loaded.apis.has(n.def.name)) loaded.stopModule(n.def.name);
+      for (const name of wasLoaded) if (!loaded.modules.has(name)) result.stopped.push(name);
+      await announceReload(runtime, deps, result);
       throw new ModuleGraphError(`module ${m.def.name} failed to start with the new config (${(err as Error).message}); it is off until the next reload or restart`, { cause: err });
     }
     (wasLoaded.has(m.def.name) ? result.restarted : result.started).push(m.def.name);
   }
   for (const name of wasLoaded) if (!next.has(name)) result.stopped.push(name);
   runtime.hooks.validate();
+  await announceReload(runtime, deps, result);
   return result;
+}
+
+/** Tells the host's modules what a reload changed (features only in a manifest change disco's answer). */
+async function announceReload(runtime: HostRuntime, deps: LoaderDeps, change: HostReload): Promise<void> {
+  if (change.started.length + change.stopped.length + change.restarted.length === 0) return;
+  await runtime.hooks.notify('modules/reloaded', { host: runtime.host, ...change }, (err) => deps.log.error({ err, host: runtime.host }, 'modules/reloaded handler failed'));
 }
 
 function createContext(
@@ -345,5 +354,6 @@ function createContext(
       route: (spec, handler) => undo(deps.http!.add(host, name, spec, handler)),
       baseUrl: () => deps.http!.baseUrl(host),
     },
+    onStop: (fn) => undo(fn),
   };
 }

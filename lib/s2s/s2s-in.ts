@@ -9,9 +9,9 @@ import { Jid } from '../jid/jid.js';
 import { NS } from '../stanza/ns.js';
 import { StanzaError } from '../stanza/error.js';
 import { isStanzaName } from '../stanza/envelope.js';
-import type { Logger } from '../log.js';
 import type { StreamFraming } from '../transport/types.js';
-import { streamErrorElement, type StreamErrorCondition } from '../stream/stream-error.js';
+import type { StreamErrorCondition } from '../stream/stream-error.js';
+import { AcceptedStream } from '../stream/accepted-stream.js';
 import { domainAttr, xmlLimits, type ReverseSink, type S2sEnv, type S2sStreamTransport } from './types.js';
 import { DomainBlocklist } from '../routing/domain-blocklist.js';
 
@@ -24,14 +24,13 @@ function blocklistOf(domains: readonly string[]): DomainBlocklist {
   return list;
 }
 
-type State = 'wait-header' | 'open' | 'tls-upgrading' | 'closing' | 'closed';
+type State = 'wait-header' | 'open' | 'tls-upgrading';
 
 const MAX_SASL_FAILURES = 3;
 
-export class S2sInStream implements ReverseSink {
-  private state: State = 'wait-header';
+export class S2sInStream extends AcceptedStream<State> implements ReverseSink {
+  protected readonly peerKind = 'remote server';
   private readonly parser: StreamParser;
-  private headerSent = false;
   /** The id of the header we sent last; dialback keys are bound to it. */
   streamId = '';
   /** The peer's domain from its stream header (`from`), if it said. */
@@ -49,20 +48,16 @@ export class S2sInStream implements ReverseSink {
   private servedVerify = false;
   /** XEP-0288: the peer asked for a bidirectional stream. */
   private bidi = false;
-  private readonly queue: Element[] = [];
-  private processing = false;
-  private pausedForQueue = false;
   private authTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly log: Logger;
 
   constructor(
-    private readonly transport: S2sStreamTransport,
-    private readonly framing: StreamFraming,
+    protected override readonly transport: S2sStreamTransport,
+    framing: StreamFraming,
     private readonly env: S2sEnv,
     private readonly onClosed: (s: S2sInStream) => void,
   ) {
-    this.log = env.log.child({ s2s: 'in', remote: transport.remoteAddress });
+    super(transport, framing, env.limits, env.log.child({ s2s: 'in', remote: transport.remoteAddress }), 'wait-header');
     this.parser = new StreamParser(
       {
         onStreamOpen: (attrs) => this.onStreamOpen(attrs),
@@ -85,10 +80,6 @@ export class S2sInStream implements ReverseSink {
   /** Domains verified on this stream (for tests and diagnostics). */
   get verifiedDomains(): string[] {
     return [...this.verified.keys()];
-  }
-
-  get closed(): boolean {
-    return this.state === 'closing' || this.state === 'closed';
   }
 
   get bidirectional(): boolean {
@@ -120,21 +111,11 @@ export class S2sInStream implements ReverseSink {
 
   // ------------------------------------------------------------------ output
 
-  private writeRaw(data: string): void {
-    if (this.state === 'closed') return;
-    this.transport.write(data);
-    if (this.transport.bufferedBytes > this.env.limits.outboundBufferBytes) {
-      this.log.warn({ buffered: this.transport.bufferedBytes }, 'peer server is not reading; closing');
-      this.teardown();
-      this.transport.destroy();
-    }
-  }
-
   private writeElement(el: Element): void {
     this.writeRaw(el.toString());
   }
 
-  private sendHeader(): void {
+  protected sendHeader(): void {
     this.streamId = randomBytes(12).toString('base64url');
     const attrs: Record<string, string> = { 'xmlns:db': NS.dialback, id: this.streamId, version: '1.0' };
     if (this.localDomain) attrs.from = this.localDomain;
@@ -143,24 +124,8 @@ export class S2sInStream implements ReverseSink {
     this.headerSent = true;
   }
 
-  streamError(condition: StreamErrorCondition, text?: string): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    if (!this.headerSent) this.sendHeader();
-    this.log.debug({ condition, text }, 's2s stream error');
-    this.writeElement(streamErrorElement(condition, text));
-    this.writeRaw(this.framing.close());
-    this.state = 'closing';
-    this.teardown();
-    this.transport.end();
-  }
-
   close(): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    if (!this.headerSent) return this.streamError('connection-timeout');
-    this.writeRaw(this.framing.close());
-    this.state = 'closing';
-    this.teardown();
-    this.transport.end();
+    this.closeStream();
   }
 
   // ------------------------------------------------------------------ header and features
@@ -237,21 +202,8 @@ export class S2sInStream implements ReverseSink {
     return this.env.config.requireEncryption && !this.transport.secure;
   }
 
-  private onStreamClose(): void {
-    if (this.state === 'closed') return;
-    if (this.state !== 'closing') this.writeRaw(this.framing.close());
-    this.state = 'closing';
-    this.teardown();
-    this.transport.end();
-  }
-
   private onParseError(err: XmlStreamError): void {
     this.streamError(err.condition as StreamErrorCondition, err.message);
-  }
-
-  private onTransportClosed(): void {
-    this.teardown();
-    this.state = 'closed';
   }
 
   // ------------------------------------------------------------------ STARTTLS
@@ -436,43 +388,16 @@ export class S2sInStream implements ReverseSink {
     if (!this.verified.has(from.domain)) return this.streamError('invalid-from', `${from.domain} is not verified on this stream`);
     if (!this.env.isLocal(to.domain)) return this.streamError('host-unknown', `${to.domain} is not served here`);
     this.env.metrics?.stanzas.inc({ direction: 'in', kind: el.name });
-    this.queue.push(el);
-    if (this.queue.length >= this.env.limits.inboundQueue && !this.pausedForQueue) {
-      // Back-pressure: stop reading until the queue drains.
-      this.pausedForQueue = true;
-      this.transport.pause();
-    }
-    if (!this.processing) void this.drain();
+    this.enqueue(el);
   }
 
-  private async drain(): Promise<void> {
-    this.processing = true;
-    try {
-      // Stanzas that arrived before the peer closed were verified: they are still delivered.
-      while (this.queue.length > 0) {
-        const el = this.queue.shift()!;
-        try {
-          await this.env.router.route(el);
-        } catch (err) {
-          this.log.error({ err }, 'routing a stanza from a remote server failed');
-        }
-        if (this.pausedForQueue && this.queue.length < this.env.limits.inboundQueue / 2) {
-          this.pausedForQueue = false;
-          if (this.state !== 'closed') this.transport.resume();
-        }
-      }
-    } finally {
-      this.processing = false;
-    }
+  protected route(el: Element): Promise<void> {
+    return this.env.router.route(el);
   }
 
   // ------------------------------------------------------------------ teardown
 
-  private torn = false;
-
-  private teardown(): void {
-    if (this.torn) return;
-    this.torn = true;
+  protected onTeardown(): void {
     if (this.authTimer) clearTimeout(this.authTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.bidi) this.env.detachReverse?.(this);

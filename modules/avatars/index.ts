@@ -3,9 +3,8 @@
 // XEP-0153/XEP-0398 §4 put the avatar's hash into each available presence a client sends
 // (broadcast and directed, so room occupants see it too) unless the client wrote a photo itself.
 //
-// The vCard belongs to modules/vcard, whose API only reads: this module learns of a successful
-// vCard set by watching the request (stanza/inbound) and its result (stanza/outgoing), and writes
-// a converted vCard to the vcard module's key-value entry (`vcard` store, key `vcard`).
+// The vCard belongs to modules/vcard: this module reads and writes it through that module's API
+// and hears from it of the vCards clients set.
 import { defineModule, Jid, KeyedLock, z } from '../../lib/module-api.js';
 import type { Element, SessionHandle } from '../../lib/module-api.js';
 import pep from '../pep/index.js';
@@ -17,7 +16,6 @@ import {
   NS_AVATAR_DATA,
   NS_AVATAR_METADATA,
   NS_PEP_VCARD_CONVERSION,
-  NS_VCARD,
   NS_VCARD_UPDATE,
   pepInfo,
   photoOfVcard,
@@ -33,7 +31,6 @@ const SOURCE = 'avatars';
 const VCARD_PHOTO_LIMIT = 48 * 1024;
 /** Hashes kept in memory, least recently used first. */
 const HASH_CACHE = 10_000;
-const MAX_PENDING_PER_SESSION = 8;
 
 export default defineModule({
   name: 'avatars',
@@ -49,7 +46,6 @@ export default defineModule({
   setup(ctx) {
     const pepApi = ctx.deps.get(pep);
     const vcardApi = ctx.deps.get(vcard);
-    const vcardStore = ctx.keyval('vcard');
     const lock = new KeyedLock();
     /** Per user: the SHA-1 of the vCard photo, or null for none. */
     const hashes = new Map<string, string | null>();
@@ -94,7 +90,11 @@ export default defineModule({
       const current = await vcardApi.get(user);
       if (photoOfVcard(current)?.id === photo?.id) return;
       if (!current && !photo) return;
-      await vcardStore.set(ctx.host, user, 'vcard', vcardWithPhoto(current, photo).toString());
+      const saved = await vcardApi.set(user, vcardWithPhoto(current, photo));
+      if (!saved.stored) {
+        ctx.log.info({ user, reason: saved.reason }, 'avatar left out of the vCard');
+        return;
+      }
       rememberHash(user, photo?.id ?? null);
     }
 
@@ -122,45 +122,15 @@ export default defineModule({
       }
     }
 
-    /** vCard sets by session and iq id, until their result goes out. */
-    const pending = new Map<string, Set<string>>();
+    // Registered with the vcard module, so undone by hand when this module stops (live reload).
+    ctx.onStop(vcardApi.onChanged(({ user }) => {
+      const owner = Jid.of(user, ctx.host);
+      return run(owner, () => vcardToPep(owner));
+    }));
 
     ctx.on('stanza/inbound', ({ session, stanza }) => {
-      if (stanza.kind === 'presence') {
-        if (stanza.type === 'available') return addHash(session, stanza.el);
-        return undefined;
-      }
-      if (stanza.kind !== 'iq' || stanza.type !== 'set' || stanza.id === undefined) return undefined;
-      const p = stanza.payload;
-      if (!p || p.name !== 'vCard' || p.attrs.xmlns !== NS_VCARD) return undefined;
-      if (stanza.to && !stanza.to.equals(session.jid.bare())) return undefined;
-      let mine = pending.get(session.id);
-      if (!mine) pending.set(session.id, (mine = new Set()));
-      if (mine.size >= MAX_PENDING_PER_SESSION) mine.delete(mine.values().next().value as string);
-      mine.add(stanza.id);
+      if (stanza.kind === 'presence' && stanza.type === 'available') return addHash(session, stanza.el);
       return undefined;
-    });
-
-    ctx.on('stanza/outgoing', ({ session, stanza }) => {
-      if (stanza.name !== 'iq') return undefined;
-      const mine = pending.get(session.id);
-      const id = stanza.attrs.id as string | undefined;
-      if (!mine || id === undefined || !mine.has(id)) return undefined;
-      const type = stanza.attrs.type as string | undefined;
-      if (type !== 'result' && type !== 'error') return undefined;
-      mine.delete(id);
-      if (mine.size === 0) pending.delete(session.id);
-      if (type === 'result') void vcardChanged(session);
-      return undefined;
-    });
-
-    function vcardChanged(session: SessionHandle): Promise<void> {
-      const owner = session.jid.bare();
-      return run(owner, () => vcardToPep(owner));
-    }
-
-    ctx.on('session/closed', ({ session }) => {
-      pending.delete(session.id);
     });
 
     // ------------------------------------------------------------------ XEP-0153 hash in presence

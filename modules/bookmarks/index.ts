@@ -3,12 +3,10 @@
 // and XEP-0048 over XEP-0049 private XML. A change through any of them reaches the others, with
 // notifications for PEP subscribers (XEP-0402 §5.3 `#compat` and `#compat-pep`; XEP-0411).
 //
-// Private XML belongs to modules/private, which has no API yet: this module learns of a
-// successful private set of storage:bookmarks by watching the client's request (stanza/inbound)
-// and its result (stanza/outgoing), and keeps the private copy up to date by writing the
-// private module's key-value entry (`private` store, key `{storage:bookmarks}storage`).
-import { cloneElement, defineModule, Jid, KeyedLock, NS, parseXml, z } from '../../lib/module-api.js';
-import type { Element, SessionHandle } from '../../lib/module-api.js';
+// Private XML belongs to modules/private: this module reads and writes the storage:bookmarks
+// fragment through that module's API and hears from it of the sets clients make.
+import { defineModule, Jid, KeyedLock, z } from '../../lib/module-api.js';
+import type { Element } from '../../lib/module-api.js';
 import disco from '../disco/index.js';
 import pep, { type PubsubItem } from '../pep/index.js';
 import privateXml from '../private/index.js';
@@ -20,11 +18,7 @@ export const NS_BOOKMARKS_COMPAT = `${NS_BOOKMARKS}#compat`;
 export const NS_BOOKMARKS_COMPAT_PEP = `${NS_BOOKMARKS}#compat-pep`;
 export const NS_BOOKMARKS_CONVERSION = 'urn:xmpp:bookmarks-conversion:0';
 
-/** The private module's key for storage:bookmarks (Clark notation). */
-const PRIVATE_KEY = `{${NS_LEGACY}}storage`;
 const SOURCE = 'bookmarks';
-/** Private-XML sets awaiting their result, per session. */
-const MAX_PENDING_PER_SESSION = 16;
 
 export default defineModule({
   name: 'bookmarks',
@@ -39,17 +33,17 @@ export default defineModule({
   config: z.strictObject({}),
   setup(ctx) {
     const pepApi = ctx.deps.get(pep);
-    const withPrivate = ctx.deps.has(privateXml);
-    const privateStore = ctx.keyval('private');
+    const privateApi = ctx.deps.has(privateXml) ? ctx.deps.get(privateXml) : undefined;
+    const withPrivate = privateApi !== undefined;
     const lock = new KeyedLock();
 
     // XEP-0402 §3 and XEP-0223: private nodes, whatever the publishing client forgot to ask for.
     pepApi.setNodeDefaults(NS_BOOKMARKS, { accessModel: 'whitelist', maxItems: 'max', sendLastPublishedItem: 'never', persistItems: true });
     pepApi.setNodeDefaults(NS_LEGACY, { accessModel: 'whitelist', persistItems: true });
 
-    ctx.deps.get(disco).addInfoProvider({ target: 'account' }, () => ({
+    ctx.onStop(ctx.deps.get(disco).addInfoProvider({ target: 'account' }, () => ({
       features: withPrivate ? [NS_BOOKMARKS_COMPAT, NS_BOOKMARKS_COMPAT_PEP, NS_BOOKMARKS_CONVERSION] : [NS_BOOKMARKS_COMPAT_PEP],
-    }));
+    })));
 
     const run = (owner: Jid, fn: () => Promise<void>) =>
       lock.run(owner.toString(), fn).catch((err: unknown) => ctx.log.error({ err, owner: owner.toString() }, 'bookmarks conversion failed'));
@@ -74,22 +68,13 @@ export default defineModule({
     }
 
     async function legacyPrivate(owner: Jid): Promise<Element | undefined> {
-      if (!withPrivate) return undefined;
-      const raw = await privateStore.get(ctx.host, owner.local!, PRIVATE_KEY);
-      if (raw === undefined) return undefined;
-      try {
-        return parseXml(raw);
-      } catch {
-        return undefined;
-      }
+      return privateApi?.get(owner.local!, 'storage', NS_LEGACY);
     }
 
     async function writePrivate(owner: Jid, storage: Element): Promise<void> {
-      if (!withPrivate) return;
-      const empty = storage.getChildElements().length === 0;
-      // The private module's own rule: an empty element is no entry.
-      if (empty) await privateStore.delete(ctx.host, owner.local!, PRIVATE_KEY);
-      else await privateStore.set(ctx.host, owner.local!, PRIVATE_KEY, storage.toString());
+      if (!privateApi) return;
+      const saved = await privateApi.set(owner.local!, storage);
+      if (!saved.stored) ctx.log.info({ owner: owner.toString(), reason: saved.reason }, 'bookmarks left out of private XML');
     }
 
     async function writeLegacyPep(owner: Jid, storage: Element): Promise<void> {
@@ -143,45 +128,13 @@ export default defineModule({
 
     // ------------------------------------------------------------------ private XML (XEP-0049)
 
-    /** Private sets of storage:bookmarks by session, by iq id, until their result goes out. */
-    const pending = new Map<string, Map<string, Element>>();
-
-    ctx.on('stanza/inbound', ({ session, stanza }) => {
-      if (!withPrivate || stanza.kind !== 'iq' || stanza.type !== 'set' || stanza.id === undefined) return undefined;
-      const q = stanza.payload;
-      if (!q || q.name !== 'query' || q.attrs.xmlns !== NS.privateXml) return undefined;
-      if (stanza.to && !stanza.to.equals(session.jid.bare())) return undefined;
-      const storage = q.getChildElements().find((c) => c.name === 'storage' && c.attrs.xmlns === NS_LEGACY);
-      if (!storage) return undefined;
-      let mine = pending.get(session.id);
-      if (!mine) pending.set(session.id, (mine = new Map()));
-      if (mine.size >= MAX_PENDING_PER_SESSION) mine.delete(mine.keys().next().value as string);
-      mine.set(stanza.id, cloneElement(storage));
-      return undefined;
-    });
-
-    ctx.on('stanza/outgoing', ({ session, stanza }) => {
-      if (stanza.name !== 'iq') return undefined;
-      const mine = pending.get(session.id);
-      const id = stanza.attrs.id as string | undefined;
-      if (!mine || id === undefined || !mine.has(id)) return undefined;
-      const type = stanza.attrs.type as string | undefined;
-      if (type !== 'result' && type !== 'error') return undefined;
-      const storage = mine.get(id)!;
-      mine.delete(id);
-      if (mine.size === 0) pending.delete(session.id);
-      if (type === 'result') void privateSet(session, storage);
-      return undefined;
-    });
-
-    function privateSet(session: SessionHandle, storage: Element): Promise<void> {
-      const owner = session.jid.bare();
-      return run(owner, () => fromLegacy(owner, storage, 'private'));
+    if (privateApi) {
+      // Registered with the private module, so undone by hand when this module stops (live reload).
+      ctx.onStop(privateApi.onStored('storage', NS_LEGACY, ({ user, fragment }) => {
+        const owner = Jid.of(user, ctx.host);
+        return run(owner, () => fromLegacy(owner, fragment, 'private'));
+      }));
     }
-
-    ctx.on('session/closed', ({ session }) => {
-      pending.delete(session.id);
-    });
 
     // XEP-0411 §4: bookmarks kept only by the older protocols become XEP-0402 items before a
     // client looks, so PEP-only clients see them.

@@ -183,6 +183,9 @@ export default defineModule({
     ctx.iq.get({ ns: NS.discoItems, name: 'query', to: ['host'] }, answerItems('host'));
     ctx.iq.get({ ns: NS.discoItems, name: 'query', to: ['self', 'bare'] }, answerItems('account'));
 
+    // A live reload may enable or disable modules whose features are only in their manifests.
+    ctx.on('modules/reloaded', () => changed());
+
     return {
       addInfoProvider: (scope, provider) => add(infoProviders, scope, provider),
       addItemsProvider: (scope, provider) => add(itemsProviders, scope, provider),

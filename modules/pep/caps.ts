@@ -6,7 +6,7 @@
 // Legacy caps (no `hash`) cannot be verified; their answer serves that one entity, uncached.
 import { xml } from '../../lib/module-api.js';
 import type { Element, Jid, Logger } from '../../lib/module-api.js';
-import { isCapsHash, verOfQuery } from '../caps/ver.js';
+import { isCapsHash, verOfQuery } from '../caps/api.js';
 import { CAPS, DISCO_INFO } from './ns.js';
 
 export interface CapsAnnouncement {

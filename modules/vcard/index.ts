@@ -1,14 +1,16 @@
 // XEP-0054 vcard-temp: each account keeps one vCard, which it sets and anyone may read
 // (XEP-0054 §5: the vCard is world-readable).
-import { defineModule, NS, StanzaError, xml, z } from '../../lib/module-api.js';
+import { cloneElement, defineModule, NS, StanzaError, xml, z } from '../../lib/module-api.js';
 import type { Element, IqStanza } from '../../lib/module-api.js';
+import type { VcardApi, VcardChangedListener, VcardSetResult } from './api.js';
 import { parseStored } from './stored.js';
+
+export type { VcardApi, VcardChanged, VcardChangedListener, VcardSetResult } from './api.js';
 
 const KEY = 'vcard';
 
-export interface VcardApi {
-  /** The stored vCard of a local account on this host, if any. */
-  get(user: string): Promise<Element | undefined>;
+function isEmpty(vcard: Element): boolean {
+  return vcard.getChildElements().length === 0 && vcard.getText().trim() === '';
 }
 
 export default defineModule({
@@ -22,6 +24,7 @@ export default defineModule({
   }),
   setup(ctx): VcardApi {
     const store = ctx.keyval('vcard');
+    const listeners = new Set<VcardChangedListener>();
 
     async function load(user: string): Promise<Element | undefined> {
       const raw = await store.get(ctx.host, user, KEY);
@@ -41,19 +44,36 @@ export default defineModule({
     // (service-unavailable), so the reply does not reveal which accounts exist.
     ctx.iq.get({ ns: NS.vcard, name: 'vCard', to: ['bare'] }, async (iq) => (await load(owner(iq))) ?? StanzaError.serviceUnavailable());
 
-    ctx.iq.set({ ns: NS.vcard, name: 'vCard', to: ['self'] }, async (iq) => {
-      const vcard = iq.payload!;
-      const user = owner(iq);
+    /** Stores (or, empty, removes) a vCard; the reason when it is over the size limit. */
+    async function save(user: string, vcard: Element): Promise<VcardSetResult> {
       // There are no partial updates (XEP-0054 §3.2): an empty vCard removes it.
-      if (vcard.getChildElements().length === 0 && vcard.getText().trim() === '') {
+      if (isEmpty(vcard)) {
         await store.delete(ctx.host, user, KEY);
-        return;
+        return { stored: true };
       }
       const serialised = vcard.toString();
       if (Buffer.byteLength(serialised, 'utf8') > ctx.config.maxSize) {
-        return StanzaError.notAcceptable(`a vCard may have at most ${ctx.config.maxSize} bytes`);
+        return { stored: false, reason: `a vCard may have at most ${ctx.config.maxSize} bytes` };
       }
       await store.set(ctx.host, user, KEY, serialised);
+      return { stored: true };
+    }
+
+    function tell(user: string, vcard: Element): void {
+      for (const listener of listeners) {
+        const event = { user, vcard: isEmpty(vcard) ? undefined : cloneElement(vcard) };
+        // A listener's failure is its own, not the client's set.
+        Promise.resolve()
+          .then(() => listener(event))
+          .catch((err: unknown) => ctx.log.error({ err, user }, 'vCard listener failed'));
+      }
+    }
+
+    ctx.iq.set({ ns: NS.vcard, name: 'vCard', to: ['self'] }, async (iq) => {
+      const user = owner(iq);
+      const saved = await save(user, iq.payload!);
+      if (!saved.stored) return StanzaError.notAcceptable(saved.reason);
+      tell(user, iq.payload!);
       return undefined;
     });
 
@@ -64,6 +84,13 @@ export default defineModule({
       if (host === ctx.host) await store.deleteAccount(host, user);
     });
 
-    return { get: load };
+    return {
+      get: load,
+      set: save,
+      onChanged(listener) {
+        listeners.add(listener);
+        return () => { listeners.delete(listener); };
+      },
+    };
   },
 });

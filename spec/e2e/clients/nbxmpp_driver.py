@@ -13,53 +13,23 @@
 #
 # nbxmpp 4.2 cannot do SCRAM-*-PLUS: SASL.start_auth() discards every -PLUS mechanism ("needs
 # TLS channel binding data, currently not supported via GLib").
-import argparse
-import json
-import logging
 import os
-import signal
-import sys
+
+import nbxmpp_common
+from common import base_arguments, emit, exit_with, parse_actions
 
 
-def emit(event, **fields):
+def send_arguments(it):
     try:
-        print(json.dumps({'event': event, **fields}), flush=True)
-    except (BrokenPipeError, ValueError):  # nobody is reading any more: leave
-        os._exit(4)
-
-
-def arm_watchdog(seconds):
-    # The last resort, should the event loop itself wedge: SIGALRM's default action ends us.
-    signal.alarm(int(seconds) + 5)
-
-
-def parse_actions(tokens):
-    actions = []
-    it = iter(tokens)
-    for tok in it:
-        if tok in ('ping', 'recv', 'wait'):
-            actions.append((tok,))
-        elif tok == 'send':
-            try:
-                actions.append(('send', next(it), next(it)))
-            except StopIteration:
-                raise SystemExit('send needs TO and BODY')
-        else:
-            raise SystemExit(f'unknown action {tok!r}')
-    return actions
+        return (next(it), next(it))
+    except StopIteration:
+        raise SystemExit('send needs TO and BODY')
 
 
 def parse_args():
-    p = argparse.ArgumentParser()
-    p.add_argument('--host', required=True)
-    p.add_argument('--port', type=int, required=True)
-    p.add_argument('--jid', required=True, help='bare JID; the resource goes in --resource')
-    p.add_argument('--password', required=True)
+    p = base_arguments(timeout=15.0)
     p.add_argument('--mechanism', required=True, help='the only SASL mechanism nbxmpp may use')
     p.add_argument('--mode', choices=('starttls', 'direct'), required=True)
-    p.add_argument('--resource')
-    p.add_argument('--timeout', type=float, default=15.0)
-    p.add_argument('--debug', action='store_true')
     p.add_argument('actions', nargs='*')
     return p.parse_args()
 
@@ -67,61 +37,23 @@ def parse_args():
 TLS_VERSIONS = {4: 'TLSv1.2', 5: 'TLSv1.3'}
 
 
-class Driver:
+class Driver(nbxmpp_common.GLibDriver):
     def __init__(self, args, actions):
-        from gi.repository import GLib
-        from nbxmpp.client import Client
-        from nbxmpp.const import ConnectionProtocol, ConnectionType
         from nbxmpp.structs import StanzaHandler
 
-        self.GLib = GLib
-        self.args = args
+        super().__init__(args, {args.mechanism}, direct_tls=args.mode == 'direct')
         self.actions = list(actions)
-        self.code = None
         self.bound = False
         self.closing = False
         self.messages = []
         self.waiting_for_message = False
-        self.loop = GLib.MainLoop()
-
-        user, _, domain = args.jid.partition('@')
-        self.domain = domain
-        c = Client(log_context='driver')
-        c.set_domain(domain)
-        c.set_username(user)
-        c.set_password(args.password)
-        if args.resource:
-            c.set_resource(args.resource)
-        # One address, one way of securing it: no SRV lookup, no fallback to the other mode.
-        con_type = ConnectionType.DIRECT_TLS if args.mode == 'direct' else ConnectionType.START_TLS
-        c.set_custom_host(f'{args.host}:{args.port}', ConnectionProtocol.TCP, con_type)
-        c.set_mechs({args.mechanism})
-        c.set_sm_disabled(True)
-        # A generated self-signed certificate.
-        c.set_ignore_tls_errors(True)
+        c = self.client
         c.subscribe('connected', self.on_connected)
         c.subscribe('disconnected', self.on_disconnected)
         c.subscribe('connection-failed', self.on_connection_failed)
         c.register_handler(StanzaHandler(name='message', callback=self.on_message))
-        self.client = c
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    def run(self):
-        self.GLib.timeout_add(int(self.args.timeout * 1000), self.on_timeout)
-        self.client.connect()
-        self.loop.run()
-        return self.code if self.code is not None else 1
-
-    def finish(self, code):
-        if self.code is None:
-            self.code = code
-        self.loop.quit()
-
-    def on_timeout(self):
-        emit('error', stage='timeout', detail=f'gave up after {self.args.timeout}s')
-        self.finish(2)
-        return False
 
     def on_connected(self, client, _signal):
         sasl_mech = getattr(getattr(client, '_sasl', None), '_mechanism', None)
@@ -141,15 +73,11 @@ class Driver:
             emit('done')
             self.finish(0)
             return
-        domain, error, text = client.get_error()
-        emit('error', stage='session' if self.bound else 'login',
-             domain=str(domain) if domain is not None else None, condition=error, text=text)
+        self.report_error('session' if self.bound else 'login')
         self.finish(1)
 
     def on_connection_failed(self, client, _signal):
-        domain, error, text = client.get_error()
-        emit('error', stage='connect', domain=str(domain) if domain is not None else None,
-             condition=error, text=text)
+        self.report_error('connect')
         self.finish(1)
 
     # --- actions -------------------------------------------------------------------------------
@@ -173,22 +101,15 @@ class Driver:
             self.waiting_for_message = True
             self.deliver_message()
         elif action[0] == 'wait':
-            channel = self.GLib.IOChannel.unix_new(sys.stdin.fileno())
-            self.GLib.io_add_watch(channel, self.GLib.PRIORITY_DEFAULT, self.GLib.IOCondition.IN | self.GLib.IOCondition.HUP,
-                                   self.on_stdin)
+            self.watch_stdin(self.on_stdin)
 
     def on_stdin(self, _channel, _condition):
-        if not os.read(sys.stdin.fileno(), 4096):
+        if not nbxmpp_common.read_stdin():
             self.next_action()
             return False
         return True
 
     def ping(self, on_result):
-        from nbxmpp.namespaces import Namespace
-        from nbxmpp.protocol import Iq
-        iq = Iq('get', to=self.domain)
-        iq.addChild(name='ping', namespace=Namespace.PING)
-
         def on_response(_client, stanza):
             if stanza is None:
                 emit('error', stage='ping', condition='timeout')
@@ -204,7 +125,7 @@ class Driver:
                 return
             on_result(stanza)
             self.next_action()
-        self.client.send_stanza(iq, callback=on_response, timeout=5)
+        self.send_ping(on_response)
 
     def on_message(self, _client, stanza, _properties):
         if stanza.getBody():
@@ -222,29 +143,9 @@ class Driver:
 
 def main():
     args = parse_args()
-    actions = parse_actions(args.actions)
-    arm_watchdog(args.timeout)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format='%(asctime)s %(name)s %(levelname)s %(message)s')
-    else:
-        logging.basicConfig(level=logging.CRITICAL)
-    try:
-        import gi  # noqa: F401
-        import nbxmpp  # noqa: F401
-    except ImportError as err:
-        emit('error', stage='import', detail=str(err),
-             hint='apt-get install python3-nbxmpp and run with /usr/bin/python3')
-        return 3
-    driver = Driver(args, actions)
-    if args.debug:
-        driver.client.subscribe('stanza-sent', lambda _c, _s, data: print(f'SEND: {data}', file=sys.stderr, flush=True))
-        driver.client.subscribe('stanza-received', lambda _c, _s, data: print(f'RECV: {data}', file=sys.stderr, flush=True))
-    return driver.run()
+    actions = parse_actions(args.actions, ('ping', 'recv', 'wait'), {'send': send_arguments})
+    return nbxmpp_common.main(args, lambda: Driver(args, actions))
 
 
 if __name__ == '__main__':
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_with(main())

@@ -19,12 +19,10 @@
 #
 # Every message from the server is printed as it arrives:
 # {"event":"message",from,to,id,type,body,carbon:null|"sent"|"received",inner:{…}|null,raw}.
-import argparse
-import json
-import logging
 import os
-import signal
-import sys
+
+import nbxmpp_common
+from common import base_arguments, emit, exit_with
 
 NS_CARBONS = 'urn:xmpp:carbons:2'
 NS_FORWARD = 'urn:xmpp:forward:0'
@@ -34,23 +32,8 @@ NS_DATA = 'jabber:x:data'
 NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas'
 
 
-def emit(event, **fields):
-    try:
-        print(json.dumps({'event': event, **fields}), flush=True)
-    except (BrokenPipeError, ValueError):
-        os._exit(4)
-
-
 def parse_args():
-    p = argparse.ArgumentParser()
-    p.add_argument('--host', required=True)
-    p.add_argument('--port', type=int, required=True)
-    p.add_argument('--jid', required=True)
-    p.add_argument('--password', required=True)
-    p.add_argument('--resource')
-    p.add_argument('--timeout', type=float, default=60.0)
-    p.add_argument('--debug', action='store_true')
-    return p.parse_args()
+    return base_arguments(timeout=60.0, jid_help=None).parse_args()
 
 
 def error_of(node):
@@ -82,67 +65,27 @@ def describe(node):
     return {**plain(node), 'carbon': carbon, 'inner': inner, 'raw': str(node)}
 
 
-class Driver:
+class Driver(nbxmpp_common.CommandDriver):
     def __init__(self, args):
-        from gi.repository import GLib
-        from nbxmpp.client import Client
-        from nbxmpp.const import ConnectionProtocol, ConnectionType
-
-        self.GLib = GLib
-        self.args = args
-        self.code = None
+        super().__init__(args, {'SCRAM-SHA-256'})
         self.closing = False
-        self.busy = False
-        self.pending = []
         self.waiters = []
-        self.buffer = b''
-        self.loop = GLib.MainLoop()
-        user, _, domain = args.jid.partition('@')
-        self.domain = domain
-        c = Client(log_context='driver')
-        c.set_domain(domain)
-        c.set_username(user)
-        c.set_password(args.password)
-        if args.resource:
-            c.set_resource(args.resource)
-        c.set_custom_host(f'{args.host}:{args.port}', ConnectionProtocol.TCP, ConnectionType.START_TLS)
-        c.set_mechs({'SCRAM-SHA-256'})
-        c.set_sm_disabled(True)
-        c.set_ignore_tls_errors(True)
+        c = self.client
         c.subscribe('connected', self.on_connected)
         c.subscribe('disconnected', self.on_disconnected)
         c.subscribe('connection-failed', self.on_disconnected)
         c.subscribe('stanza-received', self.on_stanza)
-        self.client = c
-
-    def run(self):
-        self.GLib.timeout_add(int(self.args.timeout * 1000), self.on_timeout)
-        self.client.connect()
-        self.loop.run()
-        return self.code if self.code is not None else 1
-
-    def finish(self, code):
-        if self.code is None:
-            self.code = code
-        self.loop.quit()
-
-    def on_timeout(self):
-        emit('error', stage='timeout', detail=f'gave up after {self.args.timeout}s')
-        self.finish(2)
-        return False
 
     def on_connected(self, client, _signal):
         emit('bound', jid=str(client.get_bound_jid()))
-        channel = self.GLib.IOChannel.unix_new(sys.stdin.fileno())
-        self.GLib.io_add_watch(channel, self.GLib.PRIORITY_DEFAULT, self.GLib.IOCondition.IN | self.GLib.IOCondition.HUP, self.on_stdin)
+        self.read_commands()
 
     def on_disconnected(self, client, _signal):
         if self.closing:
             emit('disconnected', detail='requested')
             self.finish(0)
             return
-        domain, error, text = client.get_error()
-        emit('error', stage='session', domain=str(domain) if domain is not None else None, condition=error, text=text)
+        self.report_error('session')
         self.finish(1)
 
     def on_stanza(self, _client, _signal, node):
@@ -156,44 +99,8 @@ class Driver:
         except Exception as err:
             emit('unparsed', detail=f'{type(err).__name__}: {err}')
 
-    def on_stdin(self, _channel, _condition):
-        data = os.read(sys.stdin.fileno(), 65536)
-        if not data:
-            self.pending.append({'cmd': 'disconnect'})
-            self.next_command()
-            return False
-        self.buffer += data
-        while b'\n' in self.buffer:
-            line, self.buffer = self.buffer.split(b'\n', 1)
-            if line.strip():
-                try:
-                    self.pending.append(json.loads(line))
-                except ValueError as err:
-                    emit('error', stage='command', detail=f'not JSON: {err}')
-        self.next_command()
-        return True
-
-    def next_command(self):
-        if self.busy or not self.pending:
-            return
-        c = self.pending.pop(0)
-        self.busy = True
-
-        def done(**out):
-            emit('result', tag=c.get('tag'), cmd=c.get('cmd'), **out)
-            self.busy = False
-            self.GLib.idle_add(lambda: self.next_command() and False)
-        try:
-            self.command(c, done)
-        except Exception as err:
-            emit('error', stage='command', cmd=c.get('cmd'), tag=c.get('tag'), detail=f'{type(err).__name__}: {err}')
-            self.busy = False
-
     def ping(self, then):
-        from nbxmpp.protocol import Iq
-        iq = Iq('get', to=self.domain)
-        iq.addChild(name='ping', namespace='urn:xmpp:ping')
-        self.client.send_stanza(iq, callback=lambda _c, _s: then(), timeout=5)
+        self.send_ping(lambda _c, _s: then())
 
     def command(self, c, done):
         from nbxmpp.protocol import Iq, Message, Presence
@@ -273,26 +180,8 @@ class Driver:
 
 def main():
     args = parse_args()
-    signal.alarm(int(args.timeout) + 5)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format='%(asctime)s %(name)s %(levelname)s %(message)s')
-    else:
-        logging.basicConfig(level=logging.CRITICAL)
-    try:
-        import gi  # noqa: F401
-        import nbxmpp  # noqa: F401
-    except ImportError as err:
-        emit('error', stage='import', detail=str(err), hint='apt-get install python3-nbxmpp and run with /usr/bin/python3')
-        return 3
-    driver = Driver(args)
-    if args.debug:
-        driver.client.subscribe('stanza-sent', lambda _c, _s, data: print(f'SEND: {data}', file=sys.stderr, flush=True))
-        driver.client.subscribe('stanza-received', lambda _c, _s, data: print(f'RECV: {data}', file=sys.stderr, flush=True))
-    return driver.run()
+    return nbxmpp_common.main(args, lambda: Driver(args))
 
 
 if __name__ == '__main__':
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_with(main())

@@ -18,28 +18,16 @@
 # Every message from the server is printed as it arrives, before slixmpp handles it, read from
 # the XML: {"event":"message",from,to,id,type,body,carbon:null|"sent"|"received",
 # inner:{from,to,id,type,body}|null, raw}.
-import argparse
-import asyncio
-import json
-import logging
-import os
-import signal
-import ssl
-import sys
 import xml.etree.ElementTree as ET
+
+import slix_common
+from common import base_arguments, emit, exit_with
 
 NS_CLIENT = 'jabber:client'
 NS_CARBONS = 'urn:xmpp:carbons:2'
 NS_FORWARD = 'urn:xmpp:forward:0'
 NS_MAM = 'urn:xmpp:mam:2'
 NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas'
-
-
-def emit(event, **fields):
-    try:
-        print(json.dumps({'event': event, **fields}), flush=True)
-    except (BrokenPipeError, ValueError):
-        os._exit(4)
 
 
 def q(ns, name):
@@ -80,38 +68,15 @@ def error_of(el):
 
 
 def parse_args():
-    p = argparse.ArgumentParser()
-    p.add_argument('--host', required=True)
-    p.add_argument('--port', type=int, required=True)
-    p.add_argument('--jid', required=True)
-    p.add_argument('--password', required=True)
-    p.add_argument('--resource')
-    p.add_argument('--timeout', type=float, default=60.0)
-    p.add_argument('--debug', action='store_true')
-    return p.parse_args()
+    return base_arguments(timeout=60.0, jid_help=None).parse_args()
 
 
 async def run(args):
-    from slixmpp import ClientXMPP, JID
-    from slixmpp.exceptions import IqError, IqTimeout
+    from slixmpp import JID
+    from slixmpp.exceptions import IqError
 
-    jid = args.jid + (f'/{args.resource}' if args.resource else '')
-    loop = asyncio.get_running_loop()
-    xmpp = ClientXMPP(jid, args.password, sasl_mech='SCRAM-SHA-256')
-    xmpp.loop = loop
-    for plugin in ('xep_0199', 'xep_0059', 'xep_0280', 'xep_0313'):
-        xmpp.register_plugin(plugin)
-    ctx = xmpp.ssl_context
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    mechs = xmpp['feature_mechanisms']
-    stock_credentials = mechs.sasl_callback
-
-    def credentials_without_binding(required, optional):
-        result = stock_credentials(required, optional)
-        result.pop('channel_binding', None)
-        return result
-    mechs.sasl_callback = credentials_without_binding
+    xmpp = slix_common.make_client(args, 'SCRAM-SHA-256', plugins=('xep_0199', 'xep_0059', 'xep_0280', 'xep_0313'))
+    slix_common.decline_channel_binding(xmpp)
 
     def report_incoming(stanza):
         try:
@@ -123,27 +88,8 @@ async def run(args):
         return stanza
     xmpp.add_filter('in', report_incoming, order=0)
 
-    session = loop.create_future()
-    closed = loop.create_future()
-
-    def fail(reason, **extra):
-        if not session.done():
-            session.set_exception(RuntimeError(json.dumps({'reason': reason, **extra})))
-
-    def on_disconnected(e):
-        fail('disconnected', detail=str(e))
-        if not closed.done():
-            closed.set_result(str(e))
-    xmpp.add_event_handler('session_start', lambda _e: session.done() or session.set_result(True))
-    xmpp.add_event_handler('failed_all_auth', lambda _e: fail('auth'))
-    xmpp.add_event_handler('connection_failed', lambda e: fail('connection', detail=str(e)))
-    xmpp.add_event_handler('disconnected', on_disconnected)
-
-    xmpp.connect((args.host, args.port), use_ssl=False, force_starttls=True)
-    try:
-        await session
-    except RuntimeError as err:
-        emit('error', stage='login', **json.loads(str(err)))
+    login = slix_common.Login(xmpp)
+    if not await login.run(args.host, args.port):
         return 1
     emit('bound', jid=xmpp.boundjid.full)
 
@@ -201,67 +147,12 @@ async def run(args):
                     'count': int(count) if count not in (None, '') else None}
         raise ValueError(f'unknown command {name!r}')
 
-    reader = asyncio.StreamReader(limit=4 * 1024 * 1024)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    code = 0
-    while True:
-        line_task = asyncio.ensure_future(reader.readline())
-        await asyncio.wait({line_task, closed}, return_when=asyncio.FIRST_COMPLETED)
-        if closed.done():
-            line_task.cancel()
-            emit('disconnected', detail=closed.result())
-            return code
-        line = line_task.result()
-        if not line:
-            break
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            c = json.loads(line)
-        except ValueError as err:
-            emit('error', stage='command', detail=f'not JSON: {err}')
-            continue
-        tag, name = c.get('tag'), c.get('cmd')
-        if name == 'disconnect':
-            await xmpp.disconnect(wait=2)
-            emit('result', tag=tag, cmd=name)
-            emit('disconnected', detail='requested')
-            return code
-        try:
-            out = await command(c)
-            emit('result', tag=tag, cmd=name, **out)
-        except IqTimeout:
-            emit('result', tag=tag, cmd=name, type='timeout')
-        except Exception as err:
-            emit('error', stage='command', cmd=name, tag=tag, detail=f'{type(err).__name__}: {err}')
-            code = 1
-    await xmpp.disconnect(wait=2)
-    emit('disconnected', detail='stdin closed')
-    return code
+    return await slix_common.serve_commands(xmpp, login.closed, command)
 
 
 def main():
-    args = parse_args()
-    signal.alarm(int(args.timeout) + 5)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format='%(asctime)s %(name)s %(levelname)s %(message)s')
-    try:
-        import slixmpp  # noqa: F401
-    except ImportError as err:
-        emit('error', stage='import', detail=str(err), hint='apt-get install python3-slixmpp and run with /usr/bin/python3')
-        return 3
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(asyncio.wait_for(run(args), args.timeout))
-    except asyncio.TimeoutError:
-        emit('error', stage='timeout', detail=f'gave up after {args.timeout}s')
-        return 2
+    return slix_common.main(parse_args(), run)
 
 
 if __name__ == '__main__':
-    code = main()
-    sys.stdout.flush()
-    os._exit(code)
+    exit_with(main())

@@ -12,74 +12,34 @@
 # Progress is printed as JSON lines on stdout: bound, sm_enabled, message, dropped, resumed
 # (or sm_failed), done. --debug logs the wire exchange on stderr. The process always ends within
 # --timeout seconds.
-import argparse
 import asyncio
 import json
-import logging
-import os
-import signal
-import ssl
 import sys
 
+import slix_common
+from common import base_arguments, emit, exit_with, parse_actions
 
-def emit(event, **fields):
+
+def count_argument(it):
     try:
-        print(json.dumps({'event': event, **fields}), flush=True)
-    except (BrokenPipeError, ValueError):  # nobody is reading any more: leave
-        os._exit(4)
-
-
-def parse_actions(tokens):
-    actions = []
-    it = iter(tokens)
-    for tok in it:
-        if tok in ('drop', 'wait', 'reconnect'):
-            actions.append((tok,))
-        elif tok == 'recv':
-            try:
-                actions.append(('recv', int(next(it))))
-            except (StopIteration, ValueError):
-                raise SystemExit('recv needs a number')
-        else:
-            raise SystemExit(f'unknown action {tok!r}')
-    return actions
+        return (int(next(it)),)
+    except (StopIteration, ValueError):
+        raise SystemExit('recv needs a number')
 
 
 def parse_args():
-    p = argparse.ArgumentParser()
-    p.add_argument('--host', required=True)
-    p.add_argument('--port', type=int, required=True)
-    p.add_argument('--jid', required=True, help='bare JID; the resource goes in --resource')
-    p.add_argument('--password', required=True)
+    p = base_arguments(timeout=20.0)
     p.add_argument('--mechanism', default='SCRAM-SHA-1')
     p.add_argument('--mode', choices=('starttls',), default='starttls')
-    p.add_argument('--resource')
-    p.add_argument('--timeout', type=float, default=20.0)
-    p.add_argument('--debug', action='store_true')
     p.add_argument('actions', nargs='*')
     return p.parse_args()
 
 
 async def run(args, actions):
-    from slixmpp import ClientXMPP
-
-    jid = args.jid + (f'/{args.resource}' if args.resource else '')
     loop = asyncio.get_running_loop()
-    xmpp = ClientXMPP(jid, args.password, sasl_mech=args.mechanism)
-    xmpp.loop = loop
-    xmpp.register_plugin('xep_0198')
-    ctx = xmpp.ssl_context
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    xmpp = slix_common.make_client(args, args.mechanism, plugins=('xep_0198',))
     # As slixmpp_driver.py: decline channel binding with a non-PLUS SCRAM (GS2 flag 'n').
-    mechs = xmpp['feature_mechanisms']
-    stock_credentials = mechs.sasl_callback
-
-    def credentials_without_binding(required, optional):
-        result = stock_credentials(required, optional)
-        result.pop('channel_binding', None)
-        return result
-    mechs.sasl_callback = credentials_without_binding
+    slix_common.decline_channel_binding(xmpp)
 
     state = {'phase': loop.create_future()}
     messages: asyncio.Queue = asyncio.Queue()
@@ -151,27 +111,9 @@ async def run(args, actions):
 
 def main():
     args = parse_args()
-    actions = parse_actions(args.actions)
-    signal.alarm(int(args.timeout) + 5)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format='%(asctime)s %(name)s %(levelname)s %(message)s')
-    try:
-        import slixmpp  # noqa: F401
-    except ImportError as err:
-        emit('error', stage='import', detail=str(err),
-             hint='apt-get install python3-slixmpp and run with /usr/bin/python3')
-        return 3
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(asyncio.wait_for(run(args, actions), args.timeout))
-    except asyncio.TimeoutError:
-        emit('error', stage='timeout', detail=f'gave up after {args.timeout}s')
-        return 2
+    actions = parse_actions(args.actions, ('drop', 'wait', 'reconnect'), {'recv': count_argument})
+    return slix_common.main(args, lambda a: run(a, actions))
 
 
 if __name__ == '__main__':
-    code = main()
-    sys.stdout.flush()
-    os._exit(code)
+    exit_with(main())

@@ -55,6 +55,58 @@ describe('reloadHost', () => {
     expect(runtime.iqs.find('host', 'get', q('a'))).to.equal(undefined);
   });
 
+  it('fires modules/reloaded with what changed, once the modules are started, and not for a reload that changes nothing', async () => {
+    const heard: unknown[] = [];
+    const watcher = defineModule({
+      name: 'watcher',
+      config: z.strictObject({}),
+      setup(ctx) {
+        ctx.on('modules/reloaded', (e) => { heard.push({ ...e, module: ctx.name }); });
+      },
+    }) as AnyModule;
+    const a = mod('a');
+    const runtime = new HostRuntime('h');
+    const loaded = await loadHost(runtime, [{ def: watcher, options: {} }, { def: a, options: { n: 1 } }], deps);
+    await reloadHost(runtime, loaded, [{ def: watcher, options: {} }, { def: a, options: { n: 1 } }], deps);
+    expect(heard).to.deep.equal([]);
+    await reloadHost(runtime, loaded, [{ def: watcher, options: {} }, { def: a, options: { n: 2 } }, { def: mod('c'), options: {} }], deps);
+    await reloadHost(runtime, loaded, [{ def: watcher, options: {} }], deps);
+    expect(heard).to.deep.equal([
+      { host: 'h', started: ['c'], stopped: [], restarted: ['a'], module: 'watcher' },
+      { host: 'h', started: [], stopped: ['a', 'c'], restarted: [], module: 'watcher' },
+    ]);
+    loaded.stop();
+  });
+
+  it('runs a module\'s onStop functions when a reload disables it, so its listeners on a dependency\'s API go', async () => {
+    const listeners = new Set<() => void>();
+    const provider = defineModule({
+      name: 'provider',
+      config: z.strictObject({}),
+      setup: () => ({
+        listen(fn: () => void): () => void {
+          listeners.add(fn);
+          return () => { listeners.delete(fn); };
+        },
+      }),
+    });
+    const consumer = defineModule({
+      name: 'consumer',
+      requires: [provider],
+      config: z.strictObject({}),
+      setup(ctx) {
+        ctx.onStop(ctx.deps.get(provider).listen(() => undefined));
+      },
+    }) as AnyModule;
+    const runtime = new HostRuntime('h');
+    const loaded = await loadHost(runtime, [{ def: provider as AnyModule, options: {} }, { def: consumer, options: {} }], deps);
+    expect(listeners.size).to.equal(1);
+    await reloadHost(runtime, loaded, [{ def: provider as AnyModule, options: {} }], deps);
+    expect(listeners.size).to.equal(0);
+    expect(loaded.apis.has('provider')).to.equal(true);
+    loaded.stop();
+  });
+
   it('refuses a graph with a missing dependency before stopping anything', async () => {
     const a = mod('a');
     const b = mod('b', [a]);
