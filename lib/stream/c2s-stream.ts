@@ -114,6 +114,11 @@ export class C2sStream {
   private saslFailures = 0;
   private session: C2sSession | undefined;
   private readonly queue: Element[] = [];
+  /**
+   * For each queued element, when it may be handled (Date.now() ms; 0: at once). A burst that
+   * arrived in one read is shaped here: pausing the socket only slows the reads after it.
+   */
+  private readonly dueAt: number[] = [];
   private processing = false;
   private pausedForQueue = false;
   private pausedForRate = false;
@@ -669,11 +674,12 @@ export class C2sStream {
     if (this.state === 'negotiating' || !this.authUser) return this.streamError('not-authorized', 'authenticate first');
     const wait = this.stanzaRate.take();
     if (wait > 0) this.pauseFor(wait);
-    this.enqueue(el);
+    this.enqueue(el, wait > 0 ? Date.now() + wait : 0);
   }
 
-  private enqueue(el: Element): void {
+  private enqueue(el: Element, due = 0): void {
     this.queue.push(el);
+    this.dueAt.push(due);
     if (this.queue.length >= this.env.limits.inboundQueue && !this.pausedForQueue) {
       // Back-pressure: stop reading until the queue drains.
       this.pausedForQueue = true;
@@ -687,7 +693,17 @@ export class C2sStream {
     let slice = performance.now();
     try {
       while (this.queue.length && this.state !== 'closed' && this.state !== 'closing') {
+        const due = this.dueAt[0]!;
+        if (due > 0) {
+          const wait = due - Date.now();
+          if (wait > 0) {
+            await new Promise<void>((resolve) => setTimeout(resolve, wait));
+            slice = performance.now();
+            continue;
+          }
+        }
         const el = this.queue.shift()!;
+        this.dueAt.shift();
         // The session the stanza came from, even if the stream is lost while it is handled.
         const session = this.state === 'bound' && el.attrs.xmlns === undefined ? this.session : undefined;
         // A nonza (an XEP-0198 <r/>, say) sees every stanza before it counted.
@@ -896,6 +912,7 @@ export class C2sStream {
     this.torn = true;
     if (this.authTimer) clearTimeout(this.authTimer);
     this.queue.length = 0;
+    this.dueAt.length = 0;
     this.env.metrics?.connections.dec({ type: 'c2s' });
     const session = this.session;
     this.session = undefined;
