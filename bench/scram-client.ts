@@ -55,13 +55,14 @@ function attributes(message: string): Map<string, string> {
 
 /** One SCRAM-SHA-1 exchange: first() for <auth/>, final() for the <response/>, verify() on success. */
 export class ScramSha1Client {
-  private readonly nonce = randomBytes(18).toString('base64');
   private readonly firstBare: string;
   private serverSignature: Buffer | undefined;
 
   constructor(
     user: string,
     private readonly password: string,
+    /** The client nonce: random unless given (test vectors). */
+    private readonly nonce = randomBytes(18).toString('base64'),
   ) {
     this.firstBare = `n=${saslname(user)},r=${this.nonce}`;
   }
