@@ -39,7 +39,7 @@ async function steadyRss(pid: number): Promise<number> {
   return median(samples)!;
 }
 
-export async function measureIdle(t: LoadTarget & { pid: number }, opts: { steps: number[]; concurrency: number }): Promise<IdleResult> {
+export async function measureIdle(t: LoadTarget & { pid: number }, opts: { steps: number[]; concurrency: number; progress?: (line: string) => void }): Promise<IdleResult> {
   const errors = new Errors();
   // Warm up first, so that one-off costs (code paths compiled, TLS contexts, caches) are not
   // charged to the idle sessions.
@@ -72,6 +72,7 @@ export async function measureIdle(t: LoadTarget & { pid: number }, opts: { steps
       if (errors.count > target / 10) throw new Error(`${errors.count} of ${target} sessions failed: ${errors.samples.join('; ')}`);
       const rss = await steadyRss(t.pid);
       steps.push({ sessions: sessions.length, rssKiB: rss, kibPerSession: (rss - before) / sessions.length });
+      opts.progress?.(`${sessions.length} sessions open (${(sessions.length / openSeconds).toFixed(0)}/s), RSS ${(rss / 1024).toFixed(1)} MiB`);
     }
   } finally {
     await pool(sessions.length, 200, (i) => sessions[i]!.close(2_000, { wait: false }));

@@ -53,8 +53,9 @@ export interface BenchOptions {
 export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/run.js [options])
 
   npm run bench -- --compare     Parley, Prosody and ejabberd (those installed), alternating,
-                                 2 runs each, one table side by side (about 10-15 minutes)
-  npm run bench -- --quick       small sizes, Parley only (about a minute); with --compare too
+                                 2 runs each, one table side by side (10-15 minutes on
+                                 2 quiet cores)
+  npm run bench -- --quick       small sizes, Parley only (a minute or two); with --compare too
   npm run bench                  Parley alone, full sizes, 1 run
 
 Every server is started on loopback ports from a generated config, its accounts created before

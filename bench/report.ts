@@ -163,6 +163,7 @@ export function formatTable(records: RunRecord[], servers: Array<{ name: string;
     'S = CPU of the server process tree, G = CPU of the load generator (% of one core, /proc and process.cpuUsage);',
     'then the bound: srv = the server was the closest to its ceiling (one core for an event loop, all for ejabberd),',
     'gen = the load generator was (the figure is a floor for the server), cpu = the whole machine was busy.',
+    'Memory rows have no bound: RSS of the server process tree, from /proc, once steady.',
   ].join('\n');
 }
 

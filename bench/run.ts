@@ -108,7 +108,7 @@ async function runScenarios(
     const pid = running.pid;
     await phase('idle', async () => {
       if (pid === undefined) throw new Error('the server process id is unknown (pass --pid)');
-      const r = await measureIdle({ ...target, pid }, { steps: opts.idleSteps, concurrency: opts.loginConcurrency });
+      const r = await measureIdle({ ...target, pid }, { steps: opts.idleSteps, concurrency: opts.loginConcurrency, progress: (l) => say(`    ${l}`) });
       warm(Math.max(...opts.idleSteps));
       return r;
     });
