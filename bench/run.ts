@@ -240,6 +240,28 @@ async function main(): Promise<number> {
   );
 
   const records: RunRecord[] = [];
+  const { commit, dirty } = gitCommit();
+  // Written after every server run, so that an interrupted or crashed run keeps what it measured.
+  const save = (batch: RunRecord[]): void =>
+    appendResults(resultsFile, batch, () => ({
+      date: new Date().toISOString(),
+      runStartedAt: new Date(began).toISOString(),
+      commit,
+      dirty,
+      machine: machine(),
+      method: { tls: opts.tls, sasl: 'SCRAM-SHA-1, stored keys', presence: true, loopback: true, sharedMachine: true },
+      options: { ...opts, password: undefined, external: opts.external ?? null },
+    }));
+  const printTable = (): void => {
+    const seconds = (Date.now() - began) / 1000;
+    process.stdout.write(`\n${formatTable(records, shown, failures)}\n\n${formatDetails(records, shown, failures)}\n\ntotal run time ${seconds.toFixed(1)} s\n`);
+  };
+  onInterrupt = () => {
+    if (records.length > 0) {
+      say('interrupted: the table of the runs so far');
+      printTable();
+    }
+  };
   const warmed = new Map<string, number>();
   for (let repeat = 1; repeat <= opts.repeats; repeat++) {
     for (const server of prepared) {
@@ -254,28 +276,19 @@ async function main(): Promise<number> {
       }
       say(`${server.label}: listening on ${running.endpoint.host}:${running.endpoint.port}${running.pid ? `, pid ${running.pid}` : ''}`);
       try {
-        records.push(...(await runScenarios(server, running, opts, repeat, warmed, loginAccounts)));
+        const batch = await runScenarios(server, running, opts, repeat, warmed, loginAccounts);
+        records.push(...batch);
+        save(batch);
       } finally {
         await running.stop();
       }
     }
   }
+  onInterrupt = undefined;
   for (const p of prepared) await p.dispose();
   removeDir(certDir);
 
-  const seconds = (Date.now() - began) / 1000;
-  process.stdout.write(`\n${formatTable(records, shown, failures)}\n\n${formatDetails(records, shown, failures)}\n\ntotal run time ${seconds.toFixed(1)} s\n`);
-  const { commit, dirty } = gitCommit();
-  const host = machine();
-  appendResults(resultsFile, records, () => ({
-    date: new Date().toISOString(),
-    runStartedAt: new Date(began).toISOString(),
-    commit,
-    dirty,
-    machine: host,
-    method: { tls: opts.tls, sasl: 'SCRAM-SHA-1, stored keys', presence: true, loopback: true, sharedMachine: true },
-    options: { ...opts, password: undefined, external: opts.external ?? null },
-  }));
+  printTable();
   say(`results appended to ${resultsFile} (${records.length} lines)`);
   const anyFailed = failures.length > 0 || records.some((r) => 'error' in r.result);
   return anyFailed ? 3 : 0;
@@ -288,9 +301,13 @@ function resolveOrder(shown: Array<{ name: string }>, p: PreparedServer): number
   return i < 0 ? shown.length : i;
 }
 
+/** Prints what was measured so far when the run is interrupted. */
+let onInterrupt: (() => void) | undefined;
+
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     say(`\n${sig}: stopping the servers`);
+    onInterrupt?.();
     void stopAll().finally(() => process.exit(130));
   });
 }
