@@ -230,14 +230,19 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Creates accounts by in-band registration (XEP-0077), over `concurrency` streams. */
+/**
+ * Creates accounts by in-band registration (XEP-0077), over `concurrency` streams at a time, a
+ * new stream every 100 accounts: servers close a stream that stays unauthenticated for long
+ * (ejabberd after 30 s, with connection-timeout).
+ */
 export async function registerAccounts(endpoint: Endpoint, ctx: Pick<LaunchContext, 'userPrefix' | 'password' | 'accounts' | 'say'>, concurrency = 8): Promise<void> {
+  const perStream = 100;
   let created = 0;
   let existing = 0;
   const started = Date.now();
-  await pool(Math.min(concurrency, ctx.accounts), concurrency, async (w) => {
+  await pool(Math.ceil(ctx.accounts / perStream), concurrency, async (batch) => {
     const mine: Account[] = [];
-    for (let i = w; i < ctx.accounts; i += concurrency) mine.push({ user: `${ctx.userPrefix}${i}`, password: ctx.password });
+    for (let i = batch * perStream; i < Math.min(ctx.accounts, (batch + 1) * perStream); i++) mine.push({ user: `${ctx.userPrefix}${i}`, password: ctx.password });
     const r = await XmppConnection.register(endpoint, mine);
     created += r.created;
     existing += r.exists;

@@ -82,6 +82,7 @@ export async function prepareEjabberd(ctx: LaunchContext): Promise<PreparedServe
   if (user !== undefined && setpriv === undefined) notes.push('setpriv not found: ejabberdctl switched user with su, which may have lowered its open-files limit');
 
   let runs = 0;
+  let registered = false;
   return {
     name: 'ejabberd',
     label: `ejabberd ${ejabberdVersion()}`.trim(),
@@ -175,9 +176,10 @@ modules:
         },
       });
       const endpoint = { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls };
-      if (runs === 1) {
+      if (!registered) {
         try {
           await registerAccounts(endpoint, { ...ctx, say: (l) => ctx.say(`ejabberd: ${l}`) });
+          registered = true;
         } catch (err) {
           await running.stop();
           throw startFailure(err, dir);

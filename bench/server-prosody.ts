@@ -39,6 +39,7 @@ export async function prepareProsody(ctx: LaunchContext): Promise<PreparedServer
   mkdirSync(data);
   mkdirSync(join(dir, 'certs'));
   let runs = 0;
+  let registered = false;
   return {
     name: 'prosody',
     label: `Prosody ${prosodyVersion()}`.trim(),
@@ -87,9 +88,10 @@ Component ${lua(`conference.${ctx.domain}`)} "muc"
       const child = spawnServer(binary, ['-F', '--config', configFile], { cwd: dir, logFile, openFiles: ctx.openFiles });
       const running = await startTracked(child, { port, timeoutMs: 30_000, dir });
       const endpoint = { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls };
-      if (runs === 1) {
+      if (!registered) {
         try {
           await registerAccounts(endpoint, { ...ctx, say: (l) => ctx.say(`prosody: ${l}`) });
+          registered = true;
         } catch (err) {
           await running.stop();
           throw startFailure(err, dir);
