@@ -232,20 +232,28 @@ export function sleep(ms: number): Promise<void> {
 
 /**
  * Creates accounts by in-band registration (XEP-0077), over `concurrency` streams at a time, a
- * new stream every 100 accounts: servers close a stream that stays unauthenticated for long
- * (ejabberd after 30 s, with connection-timeout).
+ * new stream every 20 accounts: servers close a stream that stays unauthenticated for long
+ * (ejabberd after 30 s of negotiation, with connection-timeout), so a batch whose stream is
+ * closed is tried again on a new one (accounts it already made answer conflict: no harm).
  */
 export async function registerAccounts(endpoint: Endpoint, ctx: Pick<LaunchContext, 'userPrefix' | 'password' | 'accounts' | 'say'>, concurrency = 8): Promise<void> {
-  const perStream = 100;
+  const perStream = 20;
   let created = 0;
   let existing = 0;
   const started = Date.now();
   await pool(Math.ceil(ctx.accounts / perStream), concurrency, async (batch) => {
     const mine: Account[] = [];
     for (let i = batch * perStream; i < Math.min(ctx.accounts, (batch + 1) * perStream); i++) mine.push({ user: `${ctx.userPrefix}${i}`, password: ctx.password });
-    const r = await XmppConnection.register(endpoint, mine);
-    created += r.created;
-    existing += r.exists;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await XmppConnection.register(endpoint, mine);
+        created += r.created;
+        existing += r.exists;
+        return;
+      } catch (err) {
+        if (attempt === 3) throw err;
+      }
+    }
   });
   ctx.say(`registered ${created} accounts in-band${existing ? ` (${existing} already existed)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
