@@ -48,6 +48,8 @@ export interface BenchOptions {
   external: { host: string; port: number; pid: number | undefined; register: boolean } | undefined;
   /** JSON lines, appended: one per server x scenario x repeat. */
   results: string;
+  /** Print the table of a results file instead of running anything. */
+  report: string | undefined;
 }
 
 export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/run.js [options])
@@ -95,6 +97,8 @@ Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATIO
                         not yet available)
   --tls MODE            starttls (default) or direct (XEP-0368)
   --results FILE        JSON lines appended here (default .bench/results.jsonl)
+  --report FILE         run nothing: print the table of the JSON lines in FILE (every line
+                        in it; filter the file first to compare chosen runs)
 
 Against a server that is already running (nothing is started):
   --host H --port P   where it listens (both required; --tls direct for a XEP-0368 port)
@@ -126,6 +130,7 @@ const FLAGS = {
   'parley-nodes': { type: 'string' },
   tls: { type: 'string' },
   results: { type: 'string' },
+  report: { type: 'string' },
   host: { type: 'string' },
   port: { type: 'string' },
   domain: { type: 'string' },
@@ -246,5 +251,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     domain: get('domain') ?? 'localhost',
     external,
     results: get('results') ?? '.bench/results.jsonl',
+    report: get('report'),
   };
 }

@@ -3,6 +3,7 @@
 // process on data prepared once (accounts created before any timed part). Every figure printed
 // is measured in this run; every run's figures are appended to the results file as JSON lines.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -176,6 +177,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (opts.report !== undefined) return printReport(opts.report);
   const began = Date.now();
   const resultsFile = resolve(opts.results.startsWith('.bench/') ? ROOT : process.cwd(), opts.results);
   const { accounts, loginAccounts } = accountsNeeded(opts);
@@ -292,6 +294,38 @@ async function main(): Promise<number> {
   say(`results appended to ${resultsFile} (${records.length} lines)`);
   const anyFailed = failures.length > 0 || records.some((r) => 'error' in r.result);
   return anyFailed ? 3 : 0;
+}
+
+/** --report: the table of earlier runs, from their JSON lines. */
+function printReport(file: string): number {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    say(`bench: cannot read ${file}: ${message(err)}`);
+    return 1;
+  }
+  const records: RunRecord[] = [];
+  const shown: Array<{ name: string; label: string; notes: string[] }> = [];
+  for (const [n, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    let r: RunRecord & { date?: string; commit?: string };
+    try {
+      r = JSON.parse(line) as RunRecord & { date?: string; commit?: string };
+    } catch {
+      say(`bench: ${file}:${n + 1} is not JSON; fix or remove that line`);
+      return 1;
+    }
+    records.push({ server: r.server, label: r.label, repeat: r.repeat, scenario: r.scenario, result: r.result } as RunRecord);
+    const s = shown.find((x) => x.name === r.server);
+    const note = `${r.date?.slice(0, 16) ?? '?'} commit ${r.commit?.slice(0, 10) ?? '?'}`;
+    if (s === undefined) shown.push({ name: r.server, label: r.label, notes: [note] });
+    else if (!s.notes.includes(note)) s.notes.push(note);
+  }
+  const order = ['parley', 'prosody', 'ejabberd'];
+  shown.sort((a, b) => (order.indexOf(a.name) + 4) % 4 - (order.indexOf(b.name) + 4) % 4);
+  process.stdout.write(`${formatTable(records, shown, [])}\n\n${formatDetails(records, shown, [])}\n`);
+  return 0;
 }
 
 /** Where a prepared server goes among those shown: the order of --target. */

@@ -105,5 +105,11 @@ describe('bench (smoke: Parley, tiny sizes)', function () {
     expect(muc.deliveries).to.be.greaterThan(6);
     expect(muc.deliveriesPerSecond).to.be.greaterThan(0);
     expectCpu(muc.cpu);
+
+    // --report reprints the table from the JSON lines alone, starting nothing.
+    const again = await runBench(['--report', results]);
+    expect(again.code, again.stderr).to.equal(0);
+    const row = (text: string): string | undefined => text.split('\n').find((l) => l.startsWith('logins/s'));
+    expect(row(again.stdout)).to.equal(row(stdout));
   });
 });
