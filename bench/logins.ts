@@ -11,6 +11,8 @@ import { account, Errors, type LoadTarget } from './target.js';
 import { XmppConnection } from './xmpp-client.js';
 
 export interface LoginResult {
+  /** Logins asked for; `logins` of them succeeded. */
+  requested: number;
   logins: number;
   concurrency: number;
   seconds: number;
@@ -60,6 +62,7 @@ export async function measureLogins(t: LoadTarget, opts: { logins: number; concu
   const [p50, p99] = times.percentiles(50, 99);
   if (done === 0) throw new Error(`no login succeeded: ${errors.samples.join('; ')}`);
   return {
+    requested: opts.logins,
     logins: done,
     concurrency: opts.concurrency,
     seconds,

@@ -70,7 +70,7 @@ function metrics(records: RunRecord[]): Metric[] {
       .map((n) =>
         metric('idle', `idle KiB/session @ ${n.toLocaleString('en-US')}`, 1, (r) => ({ value: r.steps.find((s) => s.sessions === n)?.kibPerSession })),
       ),
-    metric('logins', `logins/s (${login ? `${login.logins} @ ${login.concurrency}` : '-'})`, 0, (r) => ({ value: r.perSecond, cpu: r.cpu })),
+    metric('logins', `logins/s (${login ? `${login.requested ?? login.logins} @ ${login.concurrency}` : '-'})`, 0, (r) => ({ value: r.perSecond, cpu: r.cpu })),
     metric('messages', `1:1 msgs/s closed (${msg ? `${msg.users} x ${msg.inFlight}` : '-'})`, 0, (r) => ({ value: r.closed.perSecond, cpu: r.closed.cpu })),
     metric('messages', '1:1 open loop msgs/s (half)', 0, (r) => ({ value: r.open.perSecond, cpu: r.open.cpu })),
     metric('messages', '1:1 open loop p50 ms', 2, (r) => ({ value: r.open.p50Ms, cpu: r.open.cpu })),
