@@ -15,7 +15,7 @@ import { measureMuc } from './muc.js';
 import { OptionsError, parseOptions, USAGE, type BenchOptions, type Phase, type TargetName } from './options.js';
 import { hardOpenFilesLimit, raiseOwnOpenFilesLimit } from './proc.js';
 import { appendResults, formatDetails, formatTable, type RunRecord, type ServerFailure } from './report.js';
-import { registerAccounts, removeDir, sleep, stopAll, tempDir, writeCertificate, type LaunchContext, type PreparedServer, type RunningServer } from './server-common.js';
+import { logTail, registerAccounts, removeDir, sleep, stopAll, tempDir, writeCertificate, type LaunchContext, type PreparedServer, type RunningServer } from './server-common.js';
 import { ejabberdctlBinary, prepareEjabberd } from './server-ejabberd.js';
 import { ARCHIVE_SHAPE } from './server-parley-archive.js';
 import { prepareParley } from './server-parley.js';
@@ -95,11 +95,15 @@ async function runScenarios(
     say(`  ${prepared.name} run ${repeat}: ${scenario}...`);
     const began = Date.now();
     let result: RunRecord<P>['result'];
+    const gone = running.died?.();
     try {
+      if (gone !== undefined) throw new Error(`the server process had ended (${gone})`);
       result = await run();
     } catch (err) {
-      say(`  ${scenario} failed: ${message(err)}`);
-      result = { error: message(err) };
+      const end = running.died?.();
+      const why = end !== undefined && gone === undefined ? `${message(err)} (the server process ended: ${end}; ${logTail(running.logFile, 4)})` : message(err);
+      say(`  ${scenario} failed: ${why}`);
+      result = { error: why };
     }
     say(`  ${scenario} done in ${((Date.now() - began) / 1000).toFixed(1)} s`);
     records.push({ server: prepared.name, label: prepared.label, repeat, scenario, result } as RunRecord);

@@ -33,6 +33,8 @@ export interface RunningServer {
   logFile: string | undefined;
   /** Stops the server by pid (its process group), SIGTERM then SIGKILL. */
   stop(): Promise<void>;
+  /** How the server process ended if it ended on its own ("code 1", "signal SIGKILL"), else undefined. */
+  died?(): string | undefined;
 }
 
 export interface LaunchContext {
@@ -266,9 +268,11 @@ export async function registerAccounts(endpoint: Endpoint, ctx: Pick<LaunchConte
 export async function startTracked(
   child: Child,
   opts: { port: number; timeoutMs: number; dir: string; signalAlso?: () => Promise<number | undefined>; graceMs?: number },
-): Promise<{ pid: number | undefined; stop(): Promise<void> }> {
+): Promise<{ pid: number | undefined; stop(): Promise<void>; died(): string | undefined }> {
   let also: number | undefined;
+  let stopping = false;
   const stop = async (): Promise<void> => {
+    stopping = true;
     untrack();
     await stopChild(child, also === undefined ? [] : [also], opts.graceMs);
   };
@@ -280,5 +284,12 @@ export async function startTracked(
     await stop();
     throw startFailure(err, opts.dir);
   }
-  return { pid: child.process.pid, stop };
+  const died = (): string | undefined => {
+    if (stopping) return undefined;
+    const p = child.process;
+    if (p.exitCode !== null) return `code ${p.exitCode}`;
+    if (p.signalCode !== null) return `signal ${p.signalCode}`;
+    return undefined;
+  };
+  return { pid: child.process.pid, stop, died };
 }

@@ -185,7 +185,7 @@ modules:
           throw startFailure(err, dir);
         }
       }
-      return { endpoint, pid: running.pid, logFile: join(logs, 'ejabberd.log'), stop: running.stop };
+      return { endpoint, pid: running.pid, logFile: join(logs, 'ejabberd.log'), stop: running.stop, died: running.died };
     },
     async dispose() {
       removeDir(dir);

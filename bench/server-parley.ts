@@ -104,8 +104,8 @@ export async function prepareParley(ctx: LaunchContext, opts: { archive?: Archiv
         logFile: join(dir, `parley-${++runs}.log`),
         openFiles: ctx.openFiles,
       });
-      const { pid, stop } = await startTracked(child, { port, timeoutMs: 60_000, dir });
-      return { endpoint: { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls }, pid, logFile: child.logFile, stop };
+      const { pid, stop, died } = await startTracked(child, { port, timeoutMs: 60_000, dir });
+      return { endpoint: { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls }, pid, logFile: child.logFile, stop, died };
     },
     async dispose() {
       removeDir(dir);

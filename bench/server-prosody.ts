@@ -97,7 +97,7 @@ Component ${lua(`conference.${ctx.domain}`)} "muc"
           throw startFailure(err, dir);
         }
       }
-      return { endpoint, pid: running.pid, logFile, stop: running.stop };
+      return { endpoint, pid: running.pid, logFile, stop: running.stop, died: running.died };
     },
     async dispose() {
       removeDir(dir);
