@@ -8,7 +8,8 @@ import { CpuMeter, type CpuReading } from './proc.js';
 import { pool } from './pool.js';
 import { Samples } from './stats.js';
 import { archiveId, type ArchiveShape } from './server-parley-archive.js';
-import { XmppConnection, escapeXml, type Endpoint } from './xmpp-client.js';
+import { XmppConnection, escapeXml } from './xmpp-client.js';
+import type { LoadTarget } from './target.js';
 
 export const MAM_KINDS = ['before', 'after', 'with+before', 'with+after'] as const;
 export type MamKind = (typeof MAM_KINDS)[number];
@@ -55,7 +56,7 @@ function queryXml(id: string, pageSize: number, kind: MamKind, anchor: string, w
 }
 
 export async function measureMam(
-  target: { endpoint: Endpoint; userPrefix: string; password: string; pid: number | undefined },
+  target: LoadTarget,
   shape: ArchiveShape,
   opts: { seconds: number; clients: number; pageSize: number; fillSeconds?: number },
 ): Promise<MamResult> {
@@ -77,7 +78,7 @@ export async function measureMam(
   let items = 0;
   let seq = 0;
   const end = performance.now() + opts.seconds * 1000;
-  const cpu = new CpuMeter(target.pid);
+  const cpu = new CpuMeter(target.pid, target.capacityPct);
   const start = performance.now();
 
   const client = async (conn: XmppConnection): Promise<void> => {

@@ -9,7 +9,8 @@ import { CpuMeter, type CpuReading } from './proc.js';
 import { pool } from './pool.js';
 import { sleep } from './server-common.js';
 import { Samples } from './stats.js';
-import { XmppConnection, type Endpoint } from './xmpp-client.js';
+import { XmppConnection } from './xmpp-client.js';
+import type { LoadTarget } from './target.js';
 
 export interface MucResult {
   room: string;
@@ -44,7 +45,7 @@ const hasCode = (xml: string, code: number): boolean => new RegExp(`<status[^>]*
 const typeOf = (xml: string): string | undefined => /^<[a-z]+[^>]*?\stype=['"]([a-z]+)['"]/.exec(xml)?.[1];
 
 export async function measureMuc(
-  target: { endpoint: Endpoint; userPrefix: string; password: string; pid: number | undefined },
+  target: LoadTarget,
   opts: { seconds: number; warmupSeconds: number; occupants: number; senders: number; window: number; service?: string },
 ): Promise<MucResult> {
   const service = opts.service ?? `conference.${target.endpoint.domain}`;
@@ -139,7 +140,7 @@ export async function measureMuc(
 
   await sleep(opts.warmupSeconds * 1000);
   measuring = true;
-  const cpu = new CpuMeter(target.pid);
+  const cpu = new CpuMeter(target.pid, target.capacityPct);
   const start = performance.now();
   await sleep(opts.seconds * 1000);
   measuring = false;

@@ -3,78 +3,102 @@ import { parseArgs } from 'node:util';
 
 export const TARGETS = ['parley', 'prosody', 'ejabberd'] as const;
 export type TargetName = (typeof TARGETS)[number];
-export const PHASES = ['idle', 'logins', 'messages', 'mam', 'muc'] as const;
+export const PHASES = ['idle', 'logins', 'messages', 'muc', 'mam'] as const;
 export type Phase = (typeof PHASES)[number];
-/** The phases a run without --phases does: all five (about 3.5 minutes for the three servers). */
-export const DEFAULT_PHASES: readonly Phase[] = PHASES;
+/** The phases a run without --phases does; mam (Parley only, a 1M-message archive) is opt-in. */
+export const DEFAULT_PHASES: readonly Phase[] = ['idle', 'logins', 'messages', 'muc'];
 
 export interface BenchOptions {
   /** Servers to start; empty when `external` is set. 'all' is resolved by the caller. */
   targets: TargetName[] | 'all';
-  /** Seconds per timed phase (logins, messages). */
-  duration: number;
-  /** Concurrent login workers. */
-  concurrency: number;
-  /** Sender/receiver pairs for the message phase. */
-  pairs: number;
-  /** Messages in flight per pair. */
-  window: number;
-  /** Idle sessions for the memory phase. */
-  connections: number;
+  /** Runs of every server; servers alternate (A B C A B C), each run a fresh server process. */
+  repeats: number;
   phases: Phase[];
-  /** mam: messages prefilled into one account's archive (Parley only). */
-  mamMessages: number;
-  /** mam: sessions querying at once. */
-  mamClients: number;
-  /** mam: items per page (RSM <max/>). */
-  mamPage: number;
+  /** idle: session counts at which server memory is read, ascending (sessions accumulate). */
+  idleSteps: number[];
+  /** logins: fresh logins in the timed part. */
+  logins: number;
+  /** logins: logins in progress at once. */
+  loginConcurrency: number;
+  /** messages: online users, each sending to random others. */
+  users: number;
+  /** messages: messages in flight per user in the closed loop. */
+  inFlight: number;
+  /** Seconds per timed part (closed loop, open loop, muc, mam). */
+  duration: number;
   /** muc: accounts in the room. */
   mucOccupants: number;
   /** muc: occupants sending. */
   mucSenders: number;
   /** muc: messages in flight per sender. */
   mucWindow: number;
+  /** mam: messages prefilled into one account's archive (Parley only). */
+  mamMessages: number;
+  /** mam: sessions querying at once. */
+  mamClients: number;
+  /** mam: items per page (RSM <max/>). */
+  mamPage: number;
+  /** Parley cluster nodes; only 1 until `parley start --nodes N` exists (see bench/server-parley.ts). */
+  parleyNodes: number;
   tls: 'starttls' | 'direct';
   userPrefix: string;
   password: string;
   domain: string;
   /** An already running server: no server is started. */
   external: { host: string; port: number; pid: number | undefined; register: boolean } | undefined;
-  out: string;
+  /** JSON lines, appended: one per server x scenario x repeat. */
+  results: string;
+  /** Print the table of a results file instead of running anything. */
+  report: string | undefined;
 }
 
 export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/run.js [options])
 
-Starts each server on loopback with a throwaway config, then measures over real TLS sockets:
-  logins/s     connect + TLS + SASL PLAIN + bind + close, by --concurrency workers
-  msgs/s       one-to-one chat to full JIDs, --pairs pairs, --window in flight per pair;
-               p50/p99 = receive time - send time
-  KiB/conn     server RSS growth per idle bound session, over --connections sessions
-  MAM pages/s  random archive pages (XEP-0313, RSM before/after, with and without a with
-               filter) on a prefilled archive, Parley only; p50/p99 = IQ result - query sent
-  MUC deliv/s  groupchat copies received per second in one room of --muc-occupants;
-               p50/p99 = receive time - send time over every copy
+  npm run bench -- --compare     Parley, Prosody and ejabberd (those installed), alternating,
+                                 2 runs each, one table side by side (10-15 minutes on
+                                 2 quiet cores)
+  npm run bench -- --quick       small sizes, Parley only (a minute or two); with --compare too
+  npm run bench                  Parley alone, full sizes, 1 run
+
+Every server is started on loopback ports from a generated config, its accounts created before
+the timed part, and stopped by pid afterwards. Every session is TCP + STARTTLS + SASL
+SCRAM-SHA-1 (stored keys: no PBKDF2 on the server per login) + bind + initial presence.
+Scenarios (--phases):
+  idle      server RSS per idle authenticated session, at each of --idle-steps sessions
+  logins    --logins fresh logins, --login-concurrency at a time: logins/s
+  messages  --users online users sending chat to random online users: closed loop with
+            --in-flight messages each (max msgs/s), then an open loop at half that rate
+            (p50/p99 latency at a sane load)
+  muc       --muc-occupants in one room, --muc-senders sending, --muc-window in flight each:
+            deliveries/s and p50/p99
+  mam       (opt-in, Parley only) random 50-item pages of a 1,000,000-message archive
+Each figure comes with the CPU of the server's process tree (/proc) and of the load generator
+(process.cpuUsage), and what bound it: server, loadgen or machine.
 
 Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATION=5):
-  --target T          parley | prosody | ejabberd | all, or a comma list
-                      (default: all whose binaries exist; parley always)
-  --duration S        seconds per timed phase (default 10)
-  --concurrency N     login workers (default 20)
-  --pairs N           message pairs (default 50)
-  --window N          messages in flight per pair (default 10)
-  --connections N     idle sessions for the memory phase (default 1000)
-  --phases LIST       any of idle,logins,messages,mam,muc (default all five; the mam phase
-                      fills a 1,000,000-message archive, ~430 MiB of SQLite in the temp dir;
-                      --phases idle,logins,messages for the short run, mam,muc for those two)
-  --mam-messages N    mam: items prefilled into one archive before Parley starts (default
-                      1000000; Parley only), then random pages over TLS
-  --mam-clients N     mam: sessions of the archive owner querying at once (default 4)
-  --mam-page N        mam: items per page, RSM <max/> (default 50)
-  --muc-occupants N   muc: accounts joined to one room on conference.<domain> (default 100)
-  --muc-senders N     muc: occupants sending groupchat messages (default 5)
-  --muc-window N      muc: messages in flight per sender (default 2)
-  --tls MODE          starttls (default) or direct
-  --out FILE          JSON results (default .bench/latest.json)
+  --compare             all installed servers, --repeats 2
+  --quick               idle 500, logins 300 x 50, 200 users, muc 30/5, 3 s parts
+  --target T            parley | prosody | ejabberd | all, or a comma list (default parley)
+  --repeats N           runs per server (default 1; 2 with --compare)
+  --phases LIST         any of idle,logins,messages,muc,mam (default idle,logins,messages,muc)
+  --idle-steps LIST     idle sessions at which memory is read (default 1000,5000,10000)
+  --logins N            fresh logins in the login scenario (default 2000)
+  --login-concurrency N logins at once (default 100)
+  --users N             online users in the message scenario (default 1000)
+  --in-flight N         messages in flight per user, closed loop (default 2)
+  --duration S          seconds per timed part (default 10)
+  --muc-occupants N     room size (default 100)
+  --muc-senders N       occupants sending (default 10)
+  --muc-window N        messages in flight per sender (default 1)
+  --mam-messages N      mam: archive size (default 1000000)
+  --mam-clients N       mam: sessions querying at once (default 4)
+  --mam-page N          mam: items per page (default 50)
+  --parley-nodes N      Parley cluster nodes (default 1; more needs \`parley start --nodes N\`,
+                        not yet available)
+  --tls MODE            starttls (default) or direct (XEP-0368)
+  --results FILE        JSON lines appended here (default .bench/results.jsonl)
+  --report FILE         run nothing: print the table of the JSON lines in FILE (every line
+                        in it; filter the file first to compare chosen runs)
 
 Against a server that is already running (nothing is started):
   --host H --port P   where it listens (both required; --tls direct for a XEP-0368 port)
@@ -86,21 +110,27 @@ Against a server that is already running (nothing is started):
 `;
 
 const FLAGS = {
+  compare: { type: 'boolean' },
+  quick: { type: 'boolean' },
   target: { type: 'string' },
-  duration: { type: 'string' },
-  concurrency: { type: 'string' },
-  pairs: { type: 'string' },
-  window: { type: 'string' },
-  connections: { type: 'string' },
+  repeats: { type: 'string' },
   phases: { type: 'string' },
-  'mam-messages': { type: 'string' },
-  'mam-clients': { type: 'string' },
-  'mam-page': { type: 'string' },
+  'idle-steps': { type: 'string' },
+  logins: { type: 'string' },
+  'login-concurrency': { type: 'string' },
+  users: { type: 'string' },
+  'in-flight': { type: 'string' },
+  duration: { type: 'string' },
   'muc-occupants': { type: 'string' },
   'muc-senders': { type: 'string' },
   'muc-window': { type: 'string' },
+  'mam-messages': { type: 'string' },
+  'mam-clients': { type: 'string' },
+  'mam-page': { type: 'string' },
+  'parley-nodes': { type: 'string' },
   tls: { type: 'string' },
-  out: { type: 'string' },
+  results: { type: 'string' },
+  report: { type: 'string' },
   host: { type: 'string' },
   port: { type: 'string' },
   domain: { type: 'string' },
@@ -151,9 +181,17 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     throw new OptionsError('--pid and --register are for a server given with --host/--port');
   }
 
-  let targets: BenchOptions['targets'] = 'all';
+  const flag = (name: FlagName): boolean => {
+    const v = get(name);
+    return v === 'true' || v === '1';
+  };
+  const compare = flag('compare');
+  const quick = flag('quick');
+
+  let targets: BenchOptions['targets'] = compare ? 'all' : ['parley'];
   const target = get('target');
-  if (target !== undefined && target !== 'all') {
+  if (target === 'all') targets = 'all';
+  else if (target !== undefined) {
     targets = [];
     for (const t of target.split(',').map((s) => s.trim()).filter(Boolean)) {
       if (!(TARGETS as readonly string[]).includes(t)) throw new OptionsError(`unknown --target "${t}" (use ${TARGETS.join(', ')} or all)`);
@@ -172,28 +210,47 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     }
   }
 
+  let idleSteps = quick ? [500] : [1000, 5000, 10000];
+  const stepsRaw = get('idle-steps');
+  if (stepsRaw !== undefined) {
+    idleSteps = stepsRaw.split(',').map((x) => Number(x.trim()));
+    if (idleSteps.length === 0 || idleSteps.some((n) => !Number.isInteger(n) || n < 1)) {
+      throw new OptionsError(`--idle-steps must be a comma list of positive integers, got "${stepsRaw}"`);
+    }
+    idleSteps.sort((a, b) => a - b);
+  }
+
+  const parleyNodes = number('parley-nodes', 1);
+  if (parleyNodes > 1) {
+    throw new OptionsError('--parley-nodes above 1 is not yet available: it needs `parley start --nodes N` (see bench/server-parley.ts)');
+  }
+
   const tlsMode = get('tls') ?? 'starttls';
   if (tlsMode !== 'starttls' && tlsMode !== 'direct') throw new OptionsError(`--tls must be starttls or direct, got "${tlsMode}"`);
 
   return {
     targets: external ? [] : targets,
-    duration: number('duration', 10, { min: 0.5, integer: false }),
-    concurrency: number('concurrency', 20),
-    pairs: number('pairs', 50),
-    window: number('window', 10),
-    connections: number('connections', 1000),
+    repeats: number('repeats', compare ? 2 : 1),
     phases,
-    mamMessages: number('mam-messages', 1_000_000),
+    idleSteps,
+    logins: number('logins', quick ? 300 : 2000),
+    loginConcurrency: number('login-concurrency', quick ? 50 : 100),
+    users: number('users', quick ? 200 : 1000, { min: 2 }),
+    inFlight: number('in-flight', 2),
+    duration: number('duration', quick ? 3 : 10, { min: 0.5, integer: false }),
+    mucOccupants: number('muc-occupants', quick ? 30 : 100, { min: 2 }),
+    mucSenders: number('muc-senders', quick ? 5 : 10),
+    mucWindow: number('muc-window', 1),
+    mamMessages: number('mam-messages', quick ? 100_000 : 1_000_000),
     mamClients: number('mam-clients', 4),
     mamPage: number('mam-page', 50),
-    mucOccupants: number('muc-occupants', 100, { min: 2 }),
-    mucSenders: number('muc-senders', 5),
-    mucWindow: number('muc-window', 2),
+    parleyNodes,
     tls: tlsMode,
     userPrefix: get('user-prefix') ?? 'bench',
     password: get('password') ?? 'bench-password',
     domain: get('domain') ?? 'localhost',
     external,
-    out: get('out') ?? '.bench/latest.json',
+    results: get('results') ?? '.bench/results.jsonl',
+    report: get('report'),
   };
 }

@@ -1,103 +1,172 @@
-// `npm run bench`: Parley, Prosody and ejabberd side by side on this machine, in one run, over
-// real TLS sockets (ARCHITECTURE §12). Every figure printed is measured in this run.
-import { cpus, loadavg, totalmem, release } from 'node:os';
+// `npm run bench`: Parley, and with --compare Prosody and ejabberd, on this machine over real TLS
+// sockets (ARCHITECTURE §12). Servers alternate (A B C A B C ...), each run a fresh server
+// process on data prepared once (accounts created before any timed part). Every figure printed
+// is measured in this run; every run's figures are appended to the results file as JSON lines.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OptionsError, parseOptions, USAGE, type BenchOptions, type TargetName } from './options.js';
-import { measureIdle, measureLogins, measureMessages, probe, type LoadTarget } from './load.js';
-import { openFilesLimit } from './proc.js';
-import { formatDetails, formatExtraTable, formatTable, writeJson, type ServerResult } from './report.js';
+import { measureIdle } from './idle.js';
+import { measureLogins, warmLogins } from './logins.js';
 import { measureMam } from './mam.js';
+import { measureMessages } from './messages.js';
 import { measureMuc } from './muc.js';
-import { ARCHIVE_SHAPE, launchParleyWithArchive, type ArchiveShape } from './server-parley-archive.js';
-import { removeDir, sleep, stopAll, tempDir, writeCertificate, type LaunchContext, type ServerUnderTest } from './server-common.js';
-import { launchEjabberd, ejabberdctlBinary } from './server-ejabberd.js';
-import { launchParley } from './server-parley.js';
-import { launchProsody, prosodyBinary } from './server-prosody.js';
-
-const LAUNCHERS: Record<TargetName, (ctx: LaunchContext) => Promise<ServerUnderTest>> = {
-  parley: launchParley,
-  prosody: launchProsody,
-  ejabberd: launchEjabberd,
-};
+import { OptionsError, parseOptions, USAGE, type BenchOptions, type Phase, type TargetName } from './options.js';
+import { hardOpenFilesLimit, raiseOwnOpenFilesLimit } from './proc.js';
+import { appendResults, formatDetails, formatTable, type RunRecord, type ServerFailure } from './report.js';
+import { logTail, registerAccounts, removeDir, sleep, stopAll, tempDir, writeCertificate, type LaunchContext, type PreparedServer, type RunningServer } from './server-common.js';
+import { ejabberdctlBinary, prepareEjabberd } from './server-ejabberd.js';
+import { ARCHIVE_SHAPE } from './server-parley-archive.js';
+import { prepareParley } from './server-parley.js';
+import { prepareProsody, prosodyBinary } from './server-prosody.js';
+import type { LoadTarget } from './target.js';
 
 const say = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Which servers to start, in order: 'all' means Parley plus whichever others are installed. */
 function resolveTargets(opts: BenchOptions): Array<{ name: TargetName; missing?: string }> {
   const installed: Record<TargetName, boolean> = { parley: true, prosody: prosodyBinary() !== undefined, ejabberd: ejabberdctlBinary() !== undefined };
-  const wanted: TargetName[] = opts.targets === 'all' ? ['parley', 'prosody', 'ejabberd'] : opts.targets;
-  return wanted.map((name) =>
+  if (opts.targets === 'all') return (['parley', 'prosody', 'ejabberd'] as const).filter((n) => installed[n]).map((name) => ({ name }));
+  return opts.targets.map((name) =>
     installed[name] ? { name } : { name, missing: `${name} is not installed (no binary found; set BENCH_${name === 'prosody' ? 'PROSODY' : 'EJABBERDCTL'} to its path)` },
   );
 }
 
-/** The prefilled archive a launch made (launchParleyWithArchive), for the mam phase. */
-interface WithArchive {
-  fill?: { seconds: number; messages: number };
+/** Accounts prefix0.. serve every scenario: idle sessions, chat users, login accounts, occupants. */
+function accountsNeeded(opts: BenchOptions): { accounts: number; loginAccounts: number } {
+  const has = (p: Phase): boolean => opts.phases.includes(p);
+  const loginAccounts = Math.min(opts.logins, 2000);
+  const accounts = Math.max(
+    50,
+    has('idle') ? Math.max(...opts.idleSteps) : 0,
+    has('messages') ? opts.users : 0,
+    has('logins') ? loginAccounts : 0,
+    has('muc') ? opts.mucOccupants : 0,
+    has('mam') ? ARCHIVE_SHAPE.peers + 1 : 0,
+  );
+  return { accounts, loginAccounts: Math.min(loginAccounts, accounts) };
 }
 
-const archiveShape = (opts: BenchOptions): ArchiveShape => ({ ...ARCHIVE_SHAPE, messages: opts.mamMessages });
-
-async function benchmark(server: ServerUnderTest & WithArchive, opts: BenchOptions, accounts: number): Promise<ServerResult> {
-  const result: ServerResult = { name: server.name, label: server.label, notes: server.notes };
-  const target: LoadTarget = { endpoint: server.endpoint, userPrefix: opts.userPrefix, password: opts.password, pid: server.pid };
-  result.tls = await probe(target);
-  const serverLimit = server.pid === undefined ? undefined : openFilesLimit(server.pid);
-  const needed = (opts.phases.includes('idle') ? opts.connections : 0) + 2 * opts.pairs + opts.concurrency + 64;
-  if (serverLimit !== undefined && serverLimit < needed) {
-    const warning = `warning: the server's open-files limit is ${serverLimit}, below the ${needed} this run needs; expect refused connections`;
-    say(`  ${warning}`);
-    result.notes = [...result.notes, warning];
+function gitCommit(): { commit: string; dirty: boolean } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return { commit, dirty: status.trim() !== '' };
+  } catch {
+    return { commit: 'unknown', dirty: false };
   }
-  const phase = async <T>(name: string, run: () => Promise<T>): Promise<T | { error: string }> => {
-    say(`  ${name}...`);
+}
+
+function machine(): Record<string, unknown> {
+  const cpu = cpus();
+  return {
+    host: hostname(),
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model.trim(),
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.versions.node,
+    loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
+  };
+}
+
+/** One server run: every scenario in order, each failure recorded without stopping the others. */
+async function runScenarios(
+  prepared: PreparedServer,
+  running: RunningServer,
+  opts: BenchOptions,
+  repeat: number,
+  warmed: Map<string, number>,
+  loginAccounts: number,
+): Promise<RunRecord[]> {
+  const target: LoadTarget = { endpoint: running.endpoint, userPrefix: opts.userPrefix, password: opts.password, pid: running.pid, capacityPct: prepared.capacityPct };
+  const records: RunRecord[] = [];
+  const warm = (n: number): void => {
+    warmed.set(prepared.name, Math.max(warmed.get(prepared.name) ?? 0, n));
+  };
+  const phase = async <P extends Phase>(scenario: P, run: () => Promise<RunRecord<P>['result']>): Promise<void> => {
+    say(`  ${prepared.name} run ${repeat}: ${scenario}...`);
+    const began = Date.now();
+    let result: RunRecord<P>['result'];
+    const gone = running.died?.();
     try {
-      const r = await run();
-      await sleep(500); // let the server finish closing sessions before the next phase
-      return r;
+      if (gone !== undefined) throw new Error(`the server process had ended (${gone})`);
+      result = await run();
     } catch (err) {
-      say(`  ${name} failed: ${message(err)}`);
-      return { error: message(err) };
+      const end = running.died?.();
+      const why = end !== undefined && gone === undefined ? `${message(err)} (the server process ended: ${end}; ${logTail(running.logFile, 4)})` : message(err);
+      say(`  ${scenario} failed: ${why}`);
+      result = { error: why };
     }
+    say(`  ${scenario} done in ${((Date.now() - began) / 1000).toFixed(1)} s`);
+    records.push({ server: prepared.name, label: prepared.label, repeat, scenario, result } as RunRecord);
+    await sleep(1000); // the server finishes closing the scenario's sessions before the next one
   };
   if (opts.phases.includes('idle')) {
-    const pid = server.pid;
-    result.idle =
-      pid === undefined
-        ? { error: 'the server process id is unknown (pass --pid)' }
-        : await phase('idle', () => measureIdle({ ...target, pid }, { connections: opts.connections }));
+    const pid = running.pid;
+    await phase('idle', async () => {
+      if (pid === undefined) throw new Error('the server process id is unknown (pass --pid)');
+      const r = await measureIdle({ ...target, pid }, { steps: opts.idleSteps, concurrency: opts.loginConcurrency, progress: (l) => say(`    ${l}`) });
+      warm(Math.max(...opts.idleSteps));
+      return r;
+    });
   }
   if (opts.phases.includes('logins')) {
-    result.logins = await phase('logins', () => measureLogins(target, { seconds: opts.duration, concurrency: opts.concurrency, accounts }));
+    await phase('logins', async () => {
+      if ((warmed.get(prepared.name) ?? 0) < loginAccounts) {
+        say(`    first login of ${loginAccounts} accounts, untimed (the client caches their salted passwords)`);
+        await warmLogins(target, loginAccounts, opts.loginConcurrency);
+        warm(loginAccounts);
+        await sleep(1000);
+      }
+      return measureLogins(target, { logins: opts.logins, concurrency: opts.loginConcurrency, accounts: loginAccounts });
+    });
   }
   if (opts.phases.includes('messages')) {
-    const warmupSeconds = Math.min(2, opts.duration / 5);
-    result.messages = await phase('messages', () => measureMessages(target, { seconds: opts.duration, warmupSeconds, pairs: opts.pairs, window: opts.window }));
-  }
-  if (opts.phases.includes('mam')) {
-    // Only Parley's archive can be filled before start (straight into its SQLite file).
-    if (server.fill === undefined || server.fill.messages === 0) result.notes = [...result.notes, 'mam: not measured (the archive is prefilled for Parley only)'];
-    else {
-      const fillSeconds = server.fill.seconds;
-      result.mam = await phase('mam', () =>
-        measureMam(target, archiveShape(opts), { seconds: opts.duration, clients: opts.mamClients, pageSize: opts.mamPage, fillSeconds }),
-      );
-    }
+    await phase('messages', async () => {
+      const r = await measureMessages(target, { users: opts.users, inFlight: opts.inFlight, seconds: opts.duration, warmupSeconds: Math.min(2, opts.duration / 3) });
+      warm(opts.users);
+      return r;
+    });
   }
   if (opts.phases.includes('muc')) {
-    const warmupSeconds = Math.min(2, opts.duration / 5);
-    result.muc = await phase('muc', () =>
-      measureMuc(target, { seconds: opts.duration, warmupSeconds, occupants: opts.mucOccupants, senders: opts.mucSenders, window: opts.mucWindow }),
+    await phase('muc', () =>
+      measureMuc(target, { seconds: opts.duration, warmupSeconds: Math.min(2, opts.duration / 3), occupants: opts.mucOccupants, senders: opts.mucSenders, window: opts.mucWindow }),
     );
   }
-  return result;
+  if (opts.phases.includes('mam') && prepared.name === 'parley') {
+    const shape = { ...ARCHIVE_SHAPE, messages: opts.mamMessages };
+    const fill = (prepared as PreparedServer & { fillSeconds?: number }).fillSeconds;
+    await phase('mam', () => measureMam(target, shape, { seconds: opts.duration, clients: opts.mamClients, pageSize: opts.mamPage, fillSeconds: fill }));
+  }
+  return records;
+}
+
+function externalServer(opts: BenchOptions, accounts: number): PreparedServer {
+  const ext = opts.external!;
+  let registered = false;
+  return {
+    name: 'external',
+    label: `${ext.host}:${ext.port}`,
+    capacityPct: 100,
+    notes: [`an already running server; accounts ${opts.userPrefix}0..${opts.userPrefix}${accounts - 1}; its CPU ceiling is taken as one core`],
+    async start() {
+      const endpoint = { host: ext.host, port: ext.port, domain: opts.domain, tls: opts.tls };
+      if (ext.register && !registered) {
+        await registerAccounts(endpoint, { userPrefix: opts.userPrefix, password: opts.password, accounts, say });
+        registered = true;
+      }
+      return { endpoint, pid: ext.pid, logFile: undefined, stop: async () => undefined };
+    },
+    dispose: async () => undefined,
+  };
 }
 
 async function main(): Promise<number> {
@@ -112,146 +181,171 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (opts.report !== undefined) return printReport(opts.report);
   const began = Date.now();
-  const loadAtStart = loadavg();
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const outFile = opts.out === '.bench/latest.json' ? resolve(root, opts.out) : resolve(opts.out);
+  const resultsFile = resolve(opts.results.startsWith('.bench/') ? ROOT : process.cwd(), opts.results);
+  const { accounts, loginAccounts } = accountsNeeded(opts);
 
-  // Accounts prefix0.. serve every phase: idle sessions, message pairs, login workers.
-  const accounts = Math.max(
-    opts.phases.includes('idle') ? opts.connections : 1,
-    opts.phases.includes('messages') ? opts.pairs * 2 : 1,
-    opts.phases.includes('logins') ? opts.concurrency : 1,
-    opts.phases.includes('muc') ? opts.mucOccupants : 1,
-    opts.phases.includes('mam') ? ARCHIVE_SHAPE.peers + 1 : 1,
-    1,
-  );
-  const sockets = (opts.phases.includes('idle') ? opts.connections : 0) + opts.pairs * 2 + opts.concurrency + (opts.phases.includes('muc') ? opts.mucOccupants : 0) + 100;
-  const limit = openFilesLimit();
-  if (limit !== undefined && sockets > limit) {
-    say(`warning: this run needs about ${sockets} open files but the limit is ${limit}; raise it (ulimit -n ${sockets * 2}) or lower --connections`);
+  // Sockets: idle sessions (or chat users, or occupants) plus a login wave, on both ends.
+  const sockets = Math.max(opts.phases.includes('idle') ? Math.max(...opts.idleSteps) : 0, opts.users, opts.mucOccupants) + opts.loginConcurrency + 200;
+  // Root may raise it past the hard limit (prlimit); in a container without CAP_SYS_RESOURCE the
+  // hard limit is the ceiling, for this process and for the servers alike.
+  let openFiles = Math.max(65_536, sockets * 2);
+  const own = raiseOwnOpenFilesLimit(openFiles);
+  openFiles = Math.min(openFiles, Math.max(own ?? 0, hardOpenFilesLimit() ?? 0));
+  if (own !== undefined && own < sockets) {
+    say(`warning: this process may open ${sockets} files but its limit is ${own} (prlimit failed); raise it (ulimit -n ${openFiles}) or lower --idle-steps`);
   }
 
-  const results: ServerResult[] = [];
-  let servers: Array<{ name: string; launch: () => Promise<ServerUnderTest>; missing?: string }>;
-  let certDir: string | undefined;
+  const certDir = tempDir('cert');
+  const ctx: LaunchContext = {
+    domain: opts.domain,
+    tls: opts.tls,
+    userPrefix: opts.userPrefix,
+    password: opts.password,
+    accounts,
+    cert: writeCertificate(certDir, opts.domain),
+    openFiles,
+    say: (l) => say(`  ${l}`),
+  };
+  const failures: ServerFailure[] = [];
+  const prepared: PreparedServer[] = [];
+  const shown: Array<{ name: string; label: string; notes: string[] }> = [];
   if (opts.external) {
-    const ext = opts.external;
-    const o = opts;
-    servers = [
-      {
-        name: 'external',
-        launch: async () => {
-          const endpoint = { host: ext.host, port: ext.port, domain: o.domain, tls: o.tls };
-          if (ext.register) {
-            const { registerAccounts } = await import('./server-common.js');
-            await registerAccounts(endpoint, { userPrefix: o.userPrefix, password: o.password, accounts, say });
-          }
-          return {
-            name: 'external',
-            label: `${ext.host}:${ext.port}`,
-            endpoint,
-            pid: ext.pid,
-            notes: [`an already running server; accounts ${o.userPrefix}0..${o.userPrefix}${accounts - 1}`],
-            logFile: undefined,
-            stop: async () => undefined,
-          };
-        },
-      },
-    ];
+    prepared.push(externalServer(opts, accounts));
   } else {
-    certDir = tempDir('cert');
-    const cert = writeCertificate(certDir, opts.domain);
-    const ctx: LaunchContext = { domain: opts.domain, tls: opts.tls, userPrefix: opts.userPrefix, password: opts.password, accounts, cert, say: (l) => say(`  ${l}`) };
-    // The mam phase needs Parley's archive filled before it starts, the muc phase its MUC rate limit off.
-    const shape = opts.phases.includes('mam') ? archiveShape(opts) : opts.phases.includes('muc') ? { ...archiveShape(opts), messages: 0 } : undefined;
-    servers = resolveTargets(opts).map(({ name, missing }) => ({
-      name,
-      missing,
-      launch: () => (name === 'parley' && shape !== undefined ? launchParleyWithArchive(ctx, shape) : LAUNCHERS[name](ctx)),
-    }));
+    for (const { name, missing } of resolveTargets(opts)) {
+      if (missing !== undefined) {
+        say(`${name}: skipped: ${missing}`);
+        failures.push({ server: name, label: name, repeat: undefined, error: missing });
+        shown.push({ name, label: name, notes: [] });
+        continue;
+      }
+      say(`${name}: preparing (config, ${accounts} accounts)`);
+      try {
+        if (name === 'parley') {
+          prepared.push(await prepareParley(ctx, { archive: opts.phases.includes('mam') ? { ...ARCHIVE_SHAPE, messages: opts.mamMessages } : undefined }));
+        } else if (name === 'prosody') prepared.push(await prepareProsody(ctx));
+        else prepared.push(await prepareEjabberd(ctx));
+      } catch (err) {
+        say(`${name}: could not be prepared: ${message(err)}`);
+        failures.push({ server: name, label: name, repeat: undefined, error: message(err) });
+        shown.push({ name, label: name, notes: [] });
+      }
+    }
   }
+  for (const p of prepared) shown.splice(resolveOrder(shown, p), 0, { name: p.name, label: p.label, notes: p.notes });
 
-  const cpu = cpus();
-  const loads = [
-    opts.phases.includes('idle') ? `idle ${opts.connections} sessions` : undefined,
-    opts.phases.includes('logins') ? `logins ${opts.duration} s x ${opts.concurrency} workers` : undefined,
-    opts.phases.includes('messages') ? `messages ${opts.duration} s x ${opts.pairs} pairs x ${opts.window} in flight` : undefined,
-    opts.phases.includes('mam')
-      ? `mam ${opts.duration} s of random ${opts.mamPage}-item pages (before/after, with or without a with filter) by ${opts.mamClients} sessions on a ${opts.mamMessages}-message archive (Parley only)`
-      : undefined,
-    opts.phases.includes('muc')
-      ? `muc ${opts.duration} s of groupchat in one ${opts.mucOccupants}-occupant room, ${opts.mucSenders} senders x ${opts.mucWindow} in flight`
-      : undefined,
-  ].filter((x) => x !== undefined);
+  const phases = opts.phases.filter((p) => p !== 'mam' || prepared.some((s) => s.name === 'parley'));
   process.stdout.write(
-    `machine: ${cpu.length} x ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, node ${process.versions.node}, ` +
-      `load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}\n` +
-      `method: ${opts.tls === 'direct' ? 'direct TLS' : 'STARTTLS'} on loopback, SASL PLAIN over TLS for every server, a full TLS handshake per login (no resumption);\n` +
-      `        ${loads.join(', ')};\n` +
-      `        the load generator shares this machine with the server under test\n`,
+    `machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, node ${process.versions.node}, ` +
+      `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n` +
+      `method: ${opts.tls === 'direct' ? 'direct TLS' : 'STARTTLS'} on loopback, SASL SCRAM-SHA-1 with stored keys on every server, bind + initial presence, ` +
+      `a full TLS handshake per login; ${opts.repeats} run${opts.repeats > 1 ? 's' : ''} per server, servers alternating;\n` +
+      `        scenarios ${phases.join(', ')}; the load generator shares this machine with the server under test\n`,
   );
 
-  for (const s of servers) {
-    if (s.missing !== undefined) {
-      say(`${s.name}: skipped: ${s.missing}`);
-      results.push({ name: s.name, label: s.name, error: s.missing, notes: [] });
-      continue;
+  const records: RunRecord[] = [];
+  const { commit, dirty } = gitCommit();
+  // Written after every server run, so that an interrupted or crashed run keeps what it measured.
+  const save = (batch: RunRecord[]): void =>
+    appendResults(resultsFile, batch, () => ({
+      date: new Date().toISOString(),
+      runStartedAt: new Date(began).toISOString(),
+      commit,
+      dirty,
+      machine: machine(),
+      method: { tls: opts.tls, sasl: 'SCRAM-SHA-1, stored keys', presence: true, loopback: true, sharedMachine: true },
+      options: { ...opts, password: undefined, external: opts.external ?? null },
+    }));
+  const printTable = (): void => {
+    const seconds = (Date.now() - began) / 1000;
+    process.stdout.write(`\n${formatTable(records, shown, failures)}\n\n${formatDetails(records, shown, failures)}\n\ntotal run time ${seconds.toFixed(1)} s\n`);
+  };
+  onInterrupt = () => {
+    if (records.length > 0) {
+      say('interrupted: the table of the runs so far');
+      printTable();
     }
-    say(`${s.name}: starting`);
-    let server: ServerUnderTest & WithArchive;
-    try {
-      server = await s.launch();
-    } catch (err) {
-      say(`${s.name}: could not start: ${message(err)}`);
-      results.push({ name: s.name, label: s.name, error: `could not start: ${message(err)}`, notes: [] });
-      continue;
-    }
-    say(`${server.label}: listening on ${server.endpoint.host}:${server.endpoint.port}${server.pid ? `, pid ${server.pid}` : ''}`);
-    try {
-      results.push(await benchmark(server, opts, accounts));
-    } catch (err) {
-      say(`${server.label}: failed: ${message(err)}`);
-      results.push({ name: server.name, label: server.label, error: message(err), notes: server.notes });
-    } finally {
-      await server.stop();
+  };
+  const warmed = new Map<string, number>();
+  for (let repeat = 1; repeat <= opts.repeats; repeat++) {
+    for (const server of prepared) {
+      say(`${server.label}: run ${repeat} of ${opts.repeats}, starting`);
+      let running: RunningServer;
+      try {
+        running = await server.start();
+      } catch (err) {
+        say(`${server.label}: could not start: ${message(err)}`);
+        failures.push({ server: server.name, label: server.label, repeat, error: `could not start: ${message(err)}` });
+        continue;
+      }
+      say(`${server.label}: listening on ${running.endpoint.host}:${running.endpoint.port}${running.pid ? `, pid ${running.pid}` : ''}`);
+      try {
+        const batch = await runScenarios(server, running, opts, repeat, warmed, loginAccounts);
+        records.push(...batch);
+        save(batch);
+      } finally {
+        await running.stop();
+      }
     }
   }
-  if (certDir !== undefined) removeDir(certDir);
+  onInterrupt = undefined;
+  for (const p of prepared) await p.dispose();
+  removeDir(certDir);
 
-  const seconds = (Date.now() - began) / 1000;
-  const extra = formatExtraTable(results);
-  process.stdout.write(`\n${formatTable(results)}\n\n${extra === '' ? '' : `${extra}\n\n`}${formatDetails(results)}\n\ntotal run time ${seconds.toFixed(1)} s\n`);
-  writeJson(outFile, {
-    startedAt: new Date(began).toISOString(),
-    runSeconds: seconds,
-    machine: {
-      cpus: cpu.length,
-      cpuModel: cpu[0]?.model.trim(),
-      memoryBytes: totalmem(),
-      kernel: release(),
-      node: process.versions.node,
-      loadAverageAtStart: loadAtStart,
-      loadAverageAtEnd: loadavg(),
-    },
-    method: {
-      tls: opts.tls,
-      sasl: 'PLAIN over TLS, for every server',
-      tlsResumption: false,
-      loopback: true,
-      sharedMachine: 'the load generator runs on the same machine as the server',
-    },
-    options: { ...opts, external: opts.external ?? null, password: undefined },
-    servers: results,
-  });
-  say(`results written to ${outFile}`);
-  const anyFailed = results.some((r) => r.error !== undefined || [r.idle, r.logins, r.messages, r.mam, r.muc].some((x) => x !== undefined && 'error' in x));
+  printTable();
+  say(`results appended to ${resultsFile} (${records.length} lines)`);
+  const anyFailed = failures.length > 0 || records.some((r) => 'error' in r.result);
   return anyFailed ? 3 : 0;
 }
+
+/** --report: the table of earlier runs, from their JSON lines. */
+function printReport(file: string): number {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    say(`bench: cannot read ${file}: ${message(err)}`);
+    return 1;
+  }
+  const records: RunRecord[] = [];
+  const shown: Array<{ name: string; label: string; notes: string[] }> = [];
+  for (const [n, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    let r: RunRecord & { date?: string; commit?: string };
+    try {
+      r = JSON.parse(line) as RunRecord & { date?: string; commit?: string };
+    } catch {
+      say(`bench: ${file}:${n + 1} is not JSON; fix or remove that line`);
+      return 1;
+    }
+    records.push({ server: r.server, label: r.label, repeat: r.repeat, scenario: r.scenario, result: r.result } as RunRecord);
+    const s = shown.find((x) => x.name === r.server);
+    const note = `${r.date?.slice(0, 16) ?? '?'} commit ${r.commit?.slice(0, 10) ?? '?'}`;
+    if (s === undefined) shown.push({ name: r.server, label: r.label, notes: [note] });
+    else if (!s.notes.includes(note)) s.notes.push(note);
+  }
+  const order = ['parley', 'prosody', 'ejabberd'];
+  shown.sort((a, b) => (order.indexOf(a.name) + 4) % 4 - (order.indexOf(b.name) + 4) % 4);
+  process.stdout.write(`${formatTable(records, shown, [])}\n\n${formatDetails(records, shown, [])}\n`);
+  return 0;
+}
+
+/** Where a prepared server goes among those shown: the order of --target. */
+function resolveOrder(shown: Array<{ name: string }>, p: PreparedServer): number {
+  const order = ['parley', 'prosody', 'ejabberd', 'external'];
+  const i = shown.findIndex((s) => order.indexOf(s.name) > order.indexOf(p.name));
+  return i < 0 ? shown.length : i;
+}
+
+/** Prints what was measured so far when the run is interrupted. */
+let onInterrupt: (() => void) | undefined;
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     say(`\n${sig}: stopping the servers`);
+    onInterrupt?.();
     void stopAll().finally(() => process.exit(130));
   });
 }
@@ -267,3 +361,4 @@ main().then(
     process.exit(3);
   },
 );
+

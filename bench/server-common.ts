@@ -10,18 +10,31 @@ import { generateSelfSigned } from '../lib/tls/generate.js';
 import { XmppConnection, type Account, type Endpoint } from './xmpp-client.js';
 import { pool } from './pool.js';
 
-export interface ServerUnderTest {
+/** A server whose instance directory, config and accounts exist; it can be started many times. */
+export interface PreparedServer {
   /** parley | prosody | ejabberd | external */
   name: string;
   /** Name and version, for the report. */
   label: string;
-  endpoint: Endpoint;
-  /** The process whose RSS and CPU are measured; undefined when unknown. */
-  pid: number | undefined;
-  /** How the instance was configured, for the report. */
+  /** How the instance is configured, for the report. */
   notes: string[];
+  /** The most CPU the server can use, in % of one core: 100 for one event loop. */
+  capacityPct: number;
+  /** Starts a fresh server process on the prepared data (accounts exist once it resolves). */
+  start(): Promise<RunningServer>;
+  /** Removes the instance directory. */
+  dispose(): Promise<void>;
+}
+
+export interface RunningServer {
+  endpoint: Endpoint;
+  /** The root of the server's process tree, whose RSS and CPU are measured; undefined when unknown. */
+  pid: number | undefined;
   logFile: string | undefined;
+  /** Stops the server by pid (its process group), SIGTERM then SIGKILL. */
   stop(): Promise<void>;
+  /** How the server process ended if it ended on its own ("code 1", "signal SIGKILL"), else undefined. */
+  died?(): string | undefined;
 }
 
 export interface LaunchContext {
@@ -29,10 +42,12 @@ export interface LaunchContext {
   tls: Endpoint['tls'];
   userPrefix: string;
   password: string;
-  /** Accounts userPrefix0 .. userPrefix(accounts-1) must exist once the launcher returns. */
+  /** Accounts userPrefix0 .. userPrefix(accounts-1) must exist once the first start resolves. */
   accounts: number;
   /** The one certificate every server presents (same key type and size for all). */
   cert: CertificateFiles;
+  /** The servers' open-files limit (set with prlimit on the child). */
+  openFiles: number;
   /** Progress lines for the operator. */
   say(line: string): void;
 }
@@ -115,9 +130,17 @@ export interface Child {
   logFile: string;
 }
 
-/** Starts a server in its own process group, stdout and stderr appended to `logFile`. */
-export function spawnServer(command: string, args: string[], opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv }): Child {
+/**
+ * Starts a server in its own process group, stdout and stderr appended to `logFile`, with its
+ * open-files limit raised to `openFiles` through prlimit(1) when that is installed.
+ */
+export function spawnServer(command: string, args: string[], opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv; openFiles?: number }): Child {
   const fd = openSync(opts.logFile, 'a');
+  const prlimit = opts.openFiles === undefined ? undefined : findExecutable('prlimit');
+  if (prlimit !== undefined) {
+    args = [`--nofile=${opts.openFiles}:${opts.openFiles}`, '--', command, ...args];
+    command = prlimit;
+  }
   const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', fd, fd], detached: true });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => {
@@ -209,17 +232,64 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Creates accounts by in-band registration (XEP-0077), over `concurrency` streams. */
+/**
+ * Creates accounts by in-band registration (XEP-0077), over `concurrency` streams at a time, a
+ * new stream every 20 accounts: servers close a stream that stays unauthenticated for long
+ * (ejabberd after 30 s of negotiation, with connection-timeout), so a batch whose stream is
+ * closed is tried again on a new one (accounts it already made answer conflict: no harm).
+ */
 export async function registerAccounts(endpoint: Endpoint, ctx: Pick<LaunchContext, 'userPrefix' | 'password' | 'accounts' | 'say'>, concurrency = 8): Promise<void> {
+  const perStream = 20;
   let created = 0;
   let existing = 0;
   const started = Date.now();
-  await pool(Math.min(concurrency, ctx.accounts), concurrency, async (w) => {
+  await pool(Math.ceil(ctx.accounts / perStream), concurrency, async (batch) => {
     const mine: Account[] = [];
-    for (let i = w; i < ctx.accounts; i += concurrency) mine.push({ user: `${ctx.userPrefix}${i}`, password: ctx.password });
-    const r = await XmppConnection.register(endpoint, mine);
-    created += r.created;
-    existing += r.exists;
+    for (let i = batch * perStream; i < Math.min(ctx.accounts, (batch + 1) * perStream); i++) mine.push({ user: `${ctx.userPrefix}${i}`, password: ctx.password });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await XmppConnection.register(endpoint, mine);
+        created += r.created;
+        existing += r.exists;
+        return;
+      } catch (err) {
+        if (attempt === 3) throw err;
+      }
+    }
   });
   ctx.say(`registered ${created} accounts in-band${existing ? ` (${existing} already existed)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/**
+ * Waits for a started child's port, tracked so that Ctrl-C or a crash of the benchmark still
+ * stops it. `pid` is the root of its process tree (what is measured); `signalAlso` finds a
+ * process inside it that should get the signals directly too (ejabberd's beam.smp).
+ */
+export async function startTracked(
+  child: Child,
+  opts: { port: number; timeoutMs: number; dir: string; signalAlso?: () => Promise<number | undefined>; graceMs?: number },
+): Promise<{ pid: number | undefined; stop(): Promise<void>; died(): string | undefined }> {
+  let also: number | undefined;
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    untrack();
+    await stopChild(child, also === undefined ? [] : [also], opts.graceMs);
+  };
+  const untrack = trackForCleanup(stop);
+  try {
+    await waitForPort('127.0.0.1', opts.port, child, opts.timeoutMs);
+    also = opts.signalAlso ? await opts.signalAlso() : undefined;
+  } catch (err) {
+    await stop();
+    throw startFailure(err, opts.dir);
+  }
+  const died = (): string | undefined => {
+    if (stopping) return undefined;
+    const p = child.process;
+    if (p.exitCode !== null) return `code ${p.exitCode}`;
+    if (p.signalCode !== null) return `signal ${p.signalCode}`;
+    return undefined;
+  };
+  return { pid: child.process.pid, stop, died };
 }

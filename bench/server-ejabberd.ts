@@ -2,6 +2,7 @@
 // Erlang node name, all in a temp dir, so the system instance and its config are never touched.
 // As root, ejabberdctl runs the node as the `ejabberd` user, so the temp dir is handed to it.
 import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { findDescendant } from './proc.js';
 import {
@@ -12,12 +13,10 @@ import {
   sleep,
   spawnServer,
   startFailure,
-  stopChild,
+  startTracked,
   tempDir,
-  trackForCleanup,
-  waitForPort,
   type LaunchContext,
-  type ServerUnderTest,
+  type PreparedServer,
 } from './server-common.js';
 import { SCRAM_ITERATIONS } from './server-parley.js';
 
@@ -58,7 +57,7 @@ function chownTree(path: string, uid: number, gid: number): void {
   }
 }
 
-export async function launchEjabberd(ctx: LaunchContext): Promise<ServerUnderTest> {
+export async function prepareEjabberd(ctx: LaunchContext): Promise<PreparedServer> {
   const ctl = ejabberdctlBinary();
   if (ctl === undefined) throw new Error('ejabberd is not installed (apt-get install ejabberd, or set BENCH_EJABBERDCTL)');
   const dir = tempDir('ejabberd');
@@ -69,13 +68,36 @@ export async function launchEjabberd(ctx: LaunchContext): Promise<ServerUnderTes
   const certFile = join(dir, 'server.pem');
   copyFileSync(ctx.cert.combinedFile, certFile);
   if (existsSync('/etc/ejabberd/inetrc')) copyFileSync('/etc/ejabberd/inetrc', join(dir, 'inetrc'));
-  const port = await freePort();
+  // One node name for every start: Mnesia's schema (and so the accounts) belongs to it.
   const node = `parleybench${process.pid}@localhost`;
+  writeFileSync(
+    join(dir, 'ejabberdctl.cfg'),
+    `# Written by bench/server-ejabberd.ts.\nERLANG_NODE=${node}\nINET_DIST_INTERFACE=127.0.0.1\nEJABBERD_PID_PATH=${join(dir, 'ejabberd.pid')}\n` +
+      `ERL_MAX_PORTS=${Math.max(65536, ctx.openFiles)}\nERL_PROCESSES=1000000\n`,
+  );
+  const user = process.getuid?.() === 0 ? systemUser('ejabberd') : undefined;
+  if (process.getuid?.() === 0 && user === undefined) throw new Error('running as root but there is no ejabberd user for ejabberdctl to switch to');
+  const notes: string[] = [];
+  const setpriv = user === undefined ? undefined : findExecutable('setpriv');
+  if (user !== undefined && setpriv === undefined) notes.push('setpriv not found: ejabberdctl switched user with su, which may have lowered its open-files limit');
 
-  // Shapers and max_user_sessions are left out, so nothing is rate limited (as on the others).
-  // The listen backlog defaults to 5, which drops SYNs under 20 concurrent logins (the
-  // retransmits cost seconds); 1024 is in line with Node's 511 and Prosody's 128.
-  const config = `# Written by bench/server-ejabberd.ts for one benchmark run.
+  let runs = 0;
+  let registered = false;
+  return {
+    name: 'ejabberd',
+    label: `ejabberd ${ejabberdVersion()}`.trim(),
+    capacityPct: 100 * cpus().length,
+    notes: [
+      `Erlang node ${node}, Mnesia, open-files limit ${ctx.openFiles}, log level warning, no shapers, listen backlog 1024 (default 5)`,
+      `SCRAM-SHA-1 keys PBKDF2 ${SCRAM_ITERATIONS} iterations (auth_password_format: scram), stored`,
+      ...notes,
+    ],
+    async start() {
+      const port = await freePort();
+      // Shapers and max_user_sessions are left out, so nothing is rate limited (as on the others).
+      // The listen backlog defaults to 5, which drops SYNs under many concurrent logins (the
+      // retransmits cost seconds); 1024 is in line with Node's 511 and Prosody's 128.
+      const config = `# Written by bench/server-ejabberd.ts for one benchmark run.
 hosts:
   - ${JSON.stringify(ctx.domain)}
 loglevel: warning
@@ -92,6 +114,7 @@ listen:
 ${ctx.tls === 'direct' ? '    tls: true' : '    starttls_required: true'}
 auth_method: [internal]
 auth_password_format: scram
+auth_scram_hash: sha
 registration_timeout: infinity
 acl:
   local:
@@ -104,6 +127,7 @@ access_rules:
 modules:
   mod_disco: {}
   mod_ping: {}
+  mod_roster: {}
   mod_time: {}
   mod_version: {}
   mod_register:
@@ -117,71 +141,54 @@ modules:
     min_message_interval: 0
     history_size: 0
 `;
-  writeFileSync(join(dir, 'ejabberd.yml'), config);
-  writeFileSync(
-    join(dir, 'ejabberdctl.cfg'),
-    `# Written by bench/server-ejabberd.ts.\nERLANG_NODE=${node}\nINET_DIST_INTERFACE=127.0.0.1\nEJABBERD_PID_PATH=${join(dir, 'ejabberd.pid')}\n`,
-  );
-  const logFile = join(dir, 'foreground.log');
-  writeFileSync(logFile, '');
-
-  const args = ['--config-dir', dir, '--ctl-config', join(dir, 'ejabberdctl.cfg'), '--config', join(dir, 'ejabberd.yml'), '--spool', spool, '--logs', logs, 'foreground'];
-  let command = ctl;
-  let env: NodeJS.ProcessEnv | undefined;
-  const notes: string[] = [];
-  if (process.getuid?.() === 0) {
-    // ejabberdctl run by root switches to the ejabberd user with su, whose PAM session resets
-    // the open-files limit to init's (often 1024): the node then stops accepting at ~1000
-    // connections. setpriv switches user without PAM, so ejabberd gets the same limit as the
-    // other servers; ejabberdctl, already running as ejabberd, then starts the node directly.
-    const user = systemUser('ejabberd');
-    if (user === undefined) throw new Error('running as root but there is no ejabberd user for ejabberdctl to switch to');
-    chownTree(dir, user.uid, user.gid);
-    const setpriv = findExecutable('setpriv');
-    if (setpriv !== undefined) {
-      command = setpriv;
-      args.unshift(`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', ctl);
-      env = { ...process.env, HOME: user.home, USER: 'ejabberd', LOGNAME: 'ejabberd' };
-    } else {
-      notes.push('setpriv not found: ejabberdctl switched user with su, which may have lowered its open-files limit');
-    }
-  }
-  const child = spawnServer(command, args, { cwd: dir, logFile, env });
-  let beam: number | undefined;
-  const halt = async (): Promise<void> => {
-    untrack();
-    // SIGTERM to beam.smp is a clean init:stop(); the group signal catches the wrappers.
-    beam ??= child.process.pid === undefined ? undefined : findDescendant(child.process.pid, 'beam.smp');
-    await stopChild(child, beam === undefined ? [] : [beam], 15_000);
+      writeFileSync(join(dir, 'ejabberd.yml'), config);
+      const logFile = join(dir, `foreground-${++runs}.log`);
+      writeFileSync(logFile, '');
+      const args = ['--config-dir', dir, '--ctl-config', join(dir, 'ejabberdctl.cfg'), '--config', join(dir, 'ejabberd.yml'), '--spool', spool, '--logs', logs, 'foreground'];
+      let command = ctl;
+      let env: NodeJS.ProcessEnv | undefined;
+      if (user !== undefined) {
+        // ejabberdctl run by root switches to the ejabberd user with su, whose PAM session resets
+        // the open-files limit to init's (often 1024): the node then stops accepting at ~1000
+        // connections. setpriv switches user without PAM, so ejabberd keeps the limit prlimit
+        // set; ejabberdctl, already running as ejabberd, then starts the node directly.
+        chownTree(dir, user.uid, user.gid);
+        if (setpriv !== undefined) {
+          command = setpriv;
+          args.unshift(`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', ctl);
+          env = { ...process.env, HOME: user.home, USER: 'ejabberd', LOGNAME: 'ejabberd' };
+        }
+      }
+      const child = spawnServer(command, args, { cwd: dir, logFile, env, openFiles: ctx.openFiles });
+      const running = await startTracked(child, {
+        port,
+        timeoutMs: 60_000,
+        dir,
+        graceMs: 15_000,
+        // SIGTERM to beam.smp is a clean init:stop(); the group signal catches the wrappers.
+        signalAlso: async () => {
+          for (let i = 0; i < 50; i++) {
+            const beam = findDescendant(child.process.pid!, 'beam.smp');
+            if (beam !== undefined) return beam;
+            await sleep(100);
+          }
+          return undefined;
+        },
+      });
+      const endpoint = { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls };
+      if (!registered) {
+        try {
+          await registerAccounts(endpoint, { ...ctx, say: (l) => ctx.say(`ejabberd: ${l}`) });
+          registered = true;
+        } catch (err) {
+          await running.stop();
+          throw startFailure(err, dir);
+        }
+      }
+      return { endpoint, pid: running.pid, logFile: join(logs, 'ejabberd.log'), stop: running.stop, died: running.died };
+    },
+    async dispose() {
+      removeDir(dir);
+    },
   };
-  const stop = async (): Promise<void> => {
-    await halt();
-    removeDir(dir);
-  };
-  const untrack = trackForCleanup(stop);
-  try {
-    await waitForPort('127.0.0.1', port, child, 60_000);
-    for (let i = 0; i < 50 && beam === undefined; i++) {
-      beam = findDescendant(child.process.pid!, 'beam.smp');
-      if (beam === undefined) await sleep(100);
-    }
-    const endpoint = { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls };
-    await registerAccounts(endpoint, ctx);
-    return {
-      name: 'ejabberd',
-      label: `ejabberd ${ejabberdVersion()}`.trim(),
-      endpoint,
-      pid: beam,
-      notes: [
-        `Erlang node ${node}, Mnesia, log level warning, no shapers, listen backlog 1024 (default 5)`,
-        `SCRAM-SHA-1 keys PBKDF2 ${SCRAM_ITERATIONS} iterations (ejabberd's fixed count)`,
-        ...notes,
-      ],
-      logFile: join(logs, 'ejabberd.log'),
-      stop,
-    };
-  } catch (err) {
-    await halt();
-    throw startFailure(err, dir);
-  }
 }

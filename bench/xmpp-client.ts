@@ -1,10 +1,11 @@
-// A minimal raw XMPP client for load generation: TCP + STARTTLS (or direct TLS), SASL PLAIN,
-// resource binding, in-band registration (XEP-0077), and raw stanza send/receive. It speaks
+// A minimal raw XMPP client for load generation: TCP + STARTTLS (or direct TLS), SASL
+// SCRAM-SHA-1 (bench/scram-client.ts), resource binding, initial presence, in-band registration (XEP-0077), and raw stanza send/receive. It speaks
 // just enough XMPP to drive a server and does as little work per byte as it can, so that on a
 // shared machine the server under test, not the client, is what gets measured.
 import net from 'node:net';
 import tls from 'node:tls';
 import { XmlSplitter } from './xml-splitter.js';
+import { SCRAM_SHA_1, ScramSha1Client } from './scram-client.js';
 
 export interface Endpoint {
   host: string;
@@ -69,13 +70,18 @@ export class XmppConnection {
 
   // ---------------------------------------------------------------- entry points
 
-  /** Connects, secures, authenticates with PLAIN and binds `resource`. */
-  static async login(endpoint: Endpoint, account: Account, resource: string, timeoutMs = 30_000): Promise<XmppConnection> {
+  /**
+   * Connects, secures, authenticates with SCRAM-SHA-1, binds `resource` and, unless `presence`
+   * is false, sends initial presence (RFC 6121 §4.2): an online, available session.
+   */
+  static async login(endpoint: Endpoint, account: Account, resource: string, opts: { timeoutMs?: number; presence?: boolean } = {}): Promise<XmppConnection> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
     const conn = await XmppConnection.secured(endpoint, timeoutMs);
     const timer = setTimeout(() => conn.destroy(new XmppError(`login timed out after ${timeoutMs} ms`)), timeoutMs);
     try {
       await conn.authenticate(account);
       await conn.bind(resource);
+      if (opts.presence !== false) conn.write('<presence/>');
       return conn;
     } catch (err) {
       conn.destroy();
@@ -243,11 +249,24 @@ export class XmppConnection {
   }
 
   private async authenticate(account: Account): Promise<void> {
-    if (!/<mechanism>PLAIN<\/mechanism>/.test(this.lastFeatures)) throw new XmppError('the server does not offer SASL PLAIN');
-    const message = Buffer.from(`\u0000${account.user}\u0000${account.password}`, 'utf8').toString('base64');
-    this.write(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${message}</auth>`);
-    const reply = await this.nextElement();
-    if (!reply.startsWith('<success')) throw new XmppError(`authentication of ${account.user} failed: ${reply.slice(0, 300)}`);
+    if (!this.lastFeatures.includes(`<mechanism>${SCRAM_SHA_1}</mechanism>`)) throw new XmppError(`the server does not offer SASL ${SCRAM_SHA_1}`);
+    const scram = new ScramSha1Client(account.user, account.password);
+    this.write(`<auth xmlns='${NS_SASL}' mechanism='${SCRAM_SHA_1}'>${scram.first()}</auth>`);
+    const challenge = await this.nextElement();
+    if (!challenge.startsWith('<challenge')) throw new XmppError(`authentication of ${account.user} failed: ${challenge.slice(0, 300)}`);
+    this.write(`<response xmlns='${NS_SASL}'>${await scram.final(textOf(challenge))}</response>`);
+    let reply = await this.nextElement();
+    if (reply.startsWith('<challenge')) {
+      // RFC 6120 §6.3.10 allows the server-final-message as a last challenge, then an empty success.
+      scram.verify(textOf(reply));
+      this.write(`<response xmlns='${NS_SASL}'/>`);
+      reply = await this.nextElement();
+      if (!reply.startsWith('<success')) throw new XmppError(`authentication of ${account.user} failed: ${reply.slice(0, 300)}`);
+    } else if (reply.startsWith('<success')) {
+      scram.verify(textOf(reply));
+    } else {
+      throw new XmppError(`authentication of ${account.user} failed: ${reply.slice(0, 300)}`);
+    }
     const features = await this.openStream();
     if (!features.includes(NS_BIND)) throw new XmppError('the server does not offer resource binding');
   }
@@ -313,6 +332,13 @@ export class XmppConnection {
     w?.reject(err);
     if (!this.closing && this.jid !== '') this.onLost?.(err.message);
   }
+}
+
+/** The character data of a one-level element such as <challenge>...</challenge>. */
+function textOf(xml: string): string {
+  const open = xml.indexOf('>');
+  if (xml[open - 1] === '/') return '';
+  return xml.slice(open + 1, xml.lastIndexOf('<')).trim();
 }
 
 function attrIs(xml: string, name: string, value: string): boolean {

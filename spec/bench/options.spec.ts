@@ -1,0 +1,52 @@
+// The bench's command line: --compare, --quick, the cluster extension point.
+import { expect } from 'chai';
+import { OptionsError, parseOptions, type BenchOptions } from '../../bench/options.js';
+import { boundOf } from '../../bench/proc.js';
+
+const parse = (...argv: string[]): BenchOptions => parseOptions(argv, {}) as BenchOptions;
+
+describe('bench/options', () => {
+  it('runs Parley alone once by default, every installed server twice with --compare', () => {
+    const plain = parse();
+    expect(plain.targets).to.deep.equal(['parley']);
+    expect(plain.repeats).to.equal(1);
+    expect(plain.idleSteps).to.deep.equal([1000, 5000, 10000]);
+    expect(plain.logins).to.equal(2000);
+    expect(plain.loginConcurrency).to.equal(100);
+    expect(plain.users).to.equal(1000);
+    expect(plain.inFlight).to.equal(2);
+    expect([plain.mucOccupants, plain.mucSenders, plain.mucWindow]).to.deep.equal([100, 10, 1]);
+    expect(plain.phases).to.deep.equal(['idle', 'logins', 'messages', 'muc']);
+    const compare = parse('--compare');
+    expect(compare.targets).to.equal('all');
+    expect(compare.repeats).to.equal(2);
+  });
+
+  it('shrinks every size with --quick, and explicit flags still win', () => {
+    const q = parse('--quick', '--users', '300');
+    expect(q.idleSteps).to.deep.equal([500]);
+    expect(q.users).to.equal(300);
+    expect(q.duration).to.equal(3);
+  });
+
+  it('refuses --parley-nodes above 1 until `parley start --nodes` exists', () => {
+    expect(() => parse('--parley-nodes', '3')).to.throw(OptionsError, /not yet available/);
+    expect(parse('--parley-nodes', '1').parleyNodes).to.equal(1);
+  });
+
+  it('sorts --idle-steps and refuses garbage', () => {
+    expect(parse('--idle-steps', '500,100').idleSteps).to.deep.equal([100, 500]);
+    expect(() => parse('--idle-steps', '10,x')).to.throw(OptionsError);
+  });
+});
+
+describe('bench/proc boundOf', () => {
+  const base = { otherPct: 0, serverCapacityPct: 100, cores: 2 };
+  it('names the resource closest to its ceiling', () => {
+    expect(boundOf({ ...base, serverPct: 97, clientPct: 40 })).to.equal('server');
+    expect(boundOf({ ...base, serverPct: 50, clientPct: 98 })).to.equal('loadgen');
+    expect(boundOf({ ...base, serverPct: 80, clientPct: 80, otherPct: 35 })).to.equal('machine');
+    expect(boundOf({ ...base, cores: 4, serverCapacityPct: 400, serverPct: 120, clientPct: 70 })).to.equal('loadgen');
+    expect(boundOf({ ...base, serverCapacityPct: 200, serverPct: 120, clientPct: 70 })).to.equal('machine');
+  });
+});
