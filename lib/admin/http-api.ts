@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AdminError } from '../config/errors.js';
 import { Jid } from '../jid/jid.js';
-import { LoginThrottle } from '../accounts/throttle.js';
+import type { LoginThrottle } from '../accounts/throttle.js';
 import { clientInfo, requestHost } from '../transport/http-client.js';
 import type { Logger } from '../log.js';
 import type { AdminOperations } from './operations.js';
@@ -27,7 +27,8 @@ export interface AdminHttpOptions {
   admins: readonly string[];
   sessionIdleMs: number;
   maxSessions: number;
-  throttle: { accountFailures: number; ipFailures: number; windowMs: number };
+  /** Shared with the account pages' login (lib/admin/account-http.ts): guesses add up. */
+  throttle: LoginThrottle;
   log: Logger;
 }
 
@@ -51,7 +52,7 @@ interface Route {
   handle(r: Request, params: string[]): Promise<unknown>;
 }
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(readonly status: number, readonly error: string, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
@@ -71,7 +72,7 @@ const STATUS_OF: Record<string, number> = {
   PARLEY_ERR_RELOAD: 422,
 };
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.end();
   const text = JSON.stringify(body);
   res.writeHead(status, {
@@ -84,7 +85,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
   if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT) throw new HttpError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT} bytes`);
@@ -105,7 +106,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return value as Record<string, unknown>;
 }
 
-function stringField(body: Record<string, unknown>, name: string, required = true): string | undefined {
+export function stringField(body: Record<string, unknown>, name: string, required = true): string | undefined {
   const v = body[name];
   if (v === undefined && !required) return undefined;
   if (typeof v !== 'string' || v === '' || v.length > 3072) throw new HttpError(400, 'bad_request', `${name} must be a non-empty string`);
@@ -119,7 +120,7 @@ export class AdminHttp {
 
   constructor(private readonly opts: AdminHttpOptions) {
     this.sessions = new WebAdminSessions({ idleMs: opts.sessionIdleMs, max: opts.maxSessions });
-    this.throttle = new LoginThrottle({ accountFailures: opts.throttle.accountFailures, ipFailures: opts.throttle.ipFailures, windowMs: opts.throttle.windowMs });
+    this.throttle = opts.throttle;
     const ops = opts.operations;
     const route = (method: string, path: string, scope: TokenScope, handle: Route['handle']): Route => ({ method, path: path.split('/'), scope, handle });
     this.routes = [
@@ -137,6 +138,7 @@ export class AdminHttp {
         const body = await readJson(r.req);
         return { jid: (await ops.resetPassword(jid!, stringField(body, 'password')!)).toString() };
       }),
+      route('DELETE', 'users/:jid/second-factor', 'users:write', async (r, [jid]) => ({ jid: (await ops.resetSecondFactor(jid!, who(r.auth))).toString(), twoFactor: false })),
       route('GET', 'sessions', 'sessions:read', async (r) => ({ sessions: ops.listSessions(r.query.get('host') ?? undefined) })),
       route('DELETE', 'sessions/:jid', 'sessions:write', async (_r, [jid]) => ({ jid: ops.kickSession(jid!).toString(), kicked: true })),
       route('GET', 'rooms', 'rooms:read', async (r) => ({ rooms: await ops.listRooms(r.query.get('host') ?? undefined) })),
@@ -193,8 +195,7 @@ export class AdminHttp {
     }
     const params = route.path.flatMap((seg, i) => (seg.startsWith(':') ? [parts[i]!] : []));
     const result = await route.handle({ req, res, method, parts, query, auth }, params);
-    const who = auth.kind === 'token' ? `token ${auth.name}` : auth.session.admin;
-    if (method !== 'GET') this.opts.log.info({ by: who, route: `${method} /admin/api/${route.path.join('/')}` }, 'admin api call');
+    if (method !== 'GET') this.opts.log.info({ by: who(auth), route: `${method} /admin/api/${route.path.join('/')}` }, 'admin api call');
     if (isStatusBody(result)) return sendJson(res, result.status, result.body);
     sendJson(res, 200, result ?? {});
   }
@@ -230,7 +231,7 @@ export class AdminHttp {
     if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST', { allow: 'POST' });
     // Login CSRF: a cross-site form cannot send JSON without a CORS preflight, which we never
     // answer; a browser's Origin, when sent, must be this server.
-    this.checkSameOrigin(req);
+    checkSameOrigin(req);
     const body = await readJson(req);
     const username = stringField(body, 'username')!;
     const password = stringField(body, 'password')!;
@@ -255,14 +256,14 @@ export class AdminHttp {
     }
     const session = this.sessions.create(account!);
     this.opts.log.info({ account, ip: info.remoteAddress }, 'web admin login');
-    sendJson(res, 200, { admin: session.admin, csrf: session.csrf }, { 'set-cookie': sessionCookie(session.id, info.secure && info.scheme === 'https', Math.ceil(this.opts.sessionIdleMs / 1000)) });
+    sendJson(res, 200, { admin: session.account, csrf: session.csrf }, { 'set-cookie': sessionCookie(session.id, info.secure && info.scheme === 'https', Math.ceil(this.opts.sessionIdleMs / 1000)) });
   }
 
   private sessionInfo(req: IncomingMessage, res: ServerResponse, method: string): void {
     if (method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET', { allow: 'GET' });
     const session = this.sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
     if (!session) throw new HttpError(401, 'unauthorized', 'log in first', { 'www-authenticate': `Bearer realm="${REALM}"` });
-    sendJson(res, 200, { admin: session.admin, csrf: session.csrf });
+    sendJson(res, 200, { admin: session.account, csrf: session.csrf });
   }
 
   private logout(req: IncomingMessage, res: ServerResponse, method: string): void {
@@ -277,19 +278,6 @@ export class AdminHttp {
     sendJson(res, 200, { loggedOut: true }, { 'set-cookie': sessionCookie('', info.scheme === 'https', 0) });
   }
 
-  private checkSameOrigin(req: IncomingMessage): void {
-    const origin = req.headers.origin;
-    if (origin === undefined) return;
-    const host = requestHost(req);
-    let ok = false;
-    try {
-      ok = host !== undefined && new URL(origin).host === host;
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new HttpError(403, 'forbidden', 'cross-origin login refused');
-  }
-
   /** `alice` (first host) or `alice@example.com`, as a bare JID; undefined when not a JID. */
   private adminJid(username: string): Jid | undefined {
     const text = username.includes('@') ? username : `${username}@${this.opts.operations.hosts[0]}`;
@@ -298,10 +286,32 @@ export class AdminHttp {
   }
 }
 
+/**
+ * Login CSRF: a cross-site form cannot send JSON without a CORS preflight, which is never
+ * answered; a browser's Origin, when sent, must be this server.
+ */
+export function checkSameOrigin(req: IncomingMessage): void {
+  const origin = req.headers.origin;
+  if (origin === undefined) return;
+  const host = requestHost(req);
+  let ok = false;
+  try {
+    ok = host !== undefined && new URL(origin).host === host;
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new HttpError(403, 'forbidden', 'cross-origin login refused');
+}
+
 function intParam(value: string | null): number | undefined {
   if (value === null) return undefined;
   if (!/^\d{1,6}$/.test(value)) throw new HttpError(400, 'bad_request', 'limit must be a positive integer');
   return Number(value);
+}
+
+/** Who made a request, for logs and audit events. */
+function who(auth: Auth): string {
+  return auth.kind === 'token' ? `admin token ${auth.name}` : auth.session.account;
 }
 
 function isStatusBody(value: unknown): value is { status: number; body: unknown } {

@@ -38,7 +38,7 @@ const BODIES: Record<string, string> = {
   <label>Password <input name="password" id="new-password" type="password" required autocomplete="new-password"></label>
   <button type="submit">Create user</button>
 </form>
-<table><thead><tr><th>JID</th><th>Created</th><th>State</th><th>Sessions</th><th></th></tr></thead><tbody id="users"></tbody></table>
+<table><thead><tr><th>JID</th><th>Created</th><th>State</th><th>2FA</th><th>Sessions</th><th></th></tr></thead><tbody id="users"></tbody></table>
 <p><button id="more" type="button" hidden>Next page</button></p>`,
   sessions: `
 <table><thead><tr><th>JID</th><th>Address</th><th>TLS</th><th>Presence</th><th></th></tr></thead><tbody id="sessions"></tbody></table>`,

@@ -136,10 +136,18 @@ export const ADMIN_SCRIPT = String.raw`'use strict';
             var pw = window.prompt('New password for ' + u.jid);
             if (pw) act('POST', 'users/' + encodeURIComponent(u.jid) + '/password', { password: pw }, 'changed the password of ' + u.jid);
           }));
+          if (u.twoFactor) {
+            actions.appendChild(button('Reset 2FA', function () {
+              if (window.confirm('Turn off two-factor authentication of ' + u.jid + '? Its password alone will open it again.')) {
+                act('DELETE', 'users/' + encodeURIComponent(u.jid) + '/second-factor', undefined, 'reset the second factor of ' + u.jid);
+              }
+            }));
+          }
           actions.appendChild(button('Delete', function () {
             if (window.confirm('Delete ' + u.jid + ' and all its data?')) act('DELETE', 'users/' + encodeURIComponent(u.jid), undefined, 'deleted ' + u.jid);
           }, 'danger'));
-          var tr = row([u.jid, u.createdAt.slice(0, 10), u.disabled ? 'disabled' : 'active', u.sessions, actions]);
+          var tr = row([u.jid, u.createdAt.slice(0, 10), u.disabled ? 'disabled' : 'active', u.twoFactor ? 'on' : 'off', u.sessions, actions]);
+          tr.dataset.twoFactor = u.twoFactor ? 'on' : 'off';
           tr.dataset.jid = u.jid;
           $('users').appendChild(tr);
         });
