@@ -22,11 +22,15 @@ export const ACCOUNT_API_PREFIX = '/account/api/';
 export const ACCOUNT_COOKIE = 'parley_account';
 const COOKIE_PATH = '/account';
 const EVENTS_SHOWN = 100;
+/** Browsers one account may be logged in from at once. */
+const SESSIONS_PER_ACCOUNT = 5;
 
 export interface AccountHttpOptions {
   operations: AdminOperations;
   sessionIdleMs: number;
+  /** Self-service sessions held at once (config adminHttp.accountSessions). */
   maxSessions: number;
+  /** The web admin's login throttle: guesses on either page add up. */
   throttle: LoginThrottle;
   /** The modules' APIs on a host, when enabled there. */
   security(host: string): SecurityApi | undefined;
@@ -44,7 +48,7 @@ export class AccountHttp {
   private readonly sessions: WebAdminSessions;
 
   constructor(private readonly opts: AccountHttpOptions) {
-    this.sessions = new WebAdminSessions({ idleMs: opts.sessionIdleMs, max: opts.maxSessions });
+    this.sessions = new WebAdminSessions({ idleMs: opts.sessionIdleMs, max: opts.maxSessions, maxPerAccount: SESSIONS_PER_ACCOUNT });
   }
 
   /** Serves everything under /account/; `path` is still percent-encoded. */
@@ -166,16 +170,13 @@ export class AccountHttp {
     }
     const security = jid ? this.opts.security(jid.domain) : undefined;
     const detail = { ip: info.remoteAddress, mechanism: 'web' };
-    const fail = async (reason: string, err: HttpError) => {
+    const fail = async (reason: string, err: HttpError): Promise<HttpError> => {
       this.opts.throttle.failed(info.remoteAddress, account);
       this.opts.log.info({ account, ip: info.remoteAddress, reason }, 'account page login failed');
-      if (jid && reason !== 'password') await security?.audit(jid.local!, 'login-failed', { ...detail, reason });
+      if (jid) await security?.audit(jid.local!, 'login-failed', { ...detail, reason });
       return err;
     };
-    if (!jid || !(await this.opts.operations.verifyLogin(jid, password))) {
-      if (jid) await security?.audit(jid.local!, 'login-failed', { ...detail, reason: 'password' });
-      throw await fail('password', new HttpError(401, 'unauthorized', 'wrong username or password'));
-    }
+    if (!jid || !(await this.opts.operations.verifyLogin(jid, password))) throw await fail('password', new HttpError(401, 'unauthorized', 'wrong username or password'));
     // With TOTP on, the password alone does not open the page (as a SASL2 login needs the task).
     let secondFactor = false;
     if (security && (await security.totpEnabled(jid.local!))) {

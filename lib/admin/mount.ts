@@ -61,7 +61,7 @@ export function mountAdmin(o: MountAdminOptions): AdminOperations {
   const account = new AccountHttp({
     operations,
     sessionIdleMs: config.adminHttp.sessionTimeout,
-    maxSessions: config.adminHttp.maxSessions,
+    maxSessions: config.adminHttp.accountSessions,
     throttle,
     security: (host) => core.apiOf(host, 'security') as SecurityApi | undefined,
     cam: (host) => core.apiOf(host, 'cam') as CamApi | undefined,

@@ -18,6 +18,11 @@ export interface WebAdminSession {
 export interface WebSessionLimits {
   idleMs: number;
   max: number;
+  /**
+   * Sessions one account may hold; its own oldest ends first, so that one account logging in
+   * over and over cannot push everybody else's sessions out.
+   */
+  maxPerAccount?: number;
 }
 
 export class WebAdminSessions {
@@ -28,6 +33,10 @@ export class WebAdminSessions {
 
   create(account: string): WebAdminSession {
     this.sweep();
+    if (this.limits.maxPerAccount !== undefined) {
+      const own = [...this.sessions.values()].filter((s) => s.account === account);
+      for (const s of own.slice(0, Math.max(0, own.length - this.limits.maxPerAccount + 1))) this.sessions.delete(s.id);
+    }
     while (this.sessions.size >= this.limits.max) this.sessions.delete(this.sessions.keys().next().value!);
     const session = { id: randomBytes(32).toString('base64url'), account, csrf: randomBytes(32).toString('base64url'), lastSeen: this.now() };
     this.sessions.set(session.id, session);

@@ -173,11 +173,38 @@ describe('account self-service API', function () {
       expect(bobEvents.find((e) => e.kind === 'app-password-created')?.detail).to.include({ label: 'Bob laptop', by: 'bob@localhost (web)' });
     });
 
+    it('keeps at most five sessions per account: a sixth login ends that account\'s oldest, nobody else\'s', async () => {
+      const bob = await login('bob');
+      const alice = [];
+      for (let i = 0; i < 6; i++) alice.push(await login('alice'));
+      expect((await call('GET', '/account/api/session', as(alice[0]!))).status).to.equal(401);
+      for (const s of alice.slice(1)) expect((await call('GET', '/account/api/session', as(s))).status).to.equal(200);
+      expect((await call('GET', '/account/api/session', as(bob))).status).to.equal(200);
+    });
+
     it('ends the session at logout', async () => {
       const s = await login('alice');
       expect((await call('POST', '/account/api/logout', as(s))).status).to.equal(200);
       expect((await call('GET', '/account/api/session', as(s))).status).to.equal(401);
     });
+  });
+
+  it('shares the web admin\'s login throttle: wrong passwords on either page lock both', async () => {
+    const other = await startTestServer({ admins: ['root@localhost'], auth: { scramIterations: 4096, throttle: { accountFailures: 3, ipFailures: 100 } } });
+    try {
+      await other.addUser('root', 'secret-pw');
+      const at = `http://127.0.0.1:${other.port('http')}`;
+      const post = (path: string, password: string) => fetch(`${at}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'root', password }) });
+      expect((await post('/admin/api/login', 'wrong')).status).to.equal(401);
+      expect((await post('/account/api/login', 'wrong')).status).to.equal(401);
+      expect((await post('/admin/api/login', 'wrong')).status).to.equal(401);
+      const locked = await post('/account/api/login', 'secret-pw');
+      expect(locked.status).to.equal(429);
+      expect(Number(locked.headers.get('retry-after'))).to.be.greaterThan(0);
+      expect((await post('/admin/api/login', 'secret-pw')).status).to.equal(429);
+    } finally {
+      await other.stop();
+    }
   });
 
   describe('admin reset of a second factor', () => {
