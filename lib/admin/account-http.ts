@@ -73,7 +73,7 @@ export class AccountHttp {
       allow(method, 'POST');
       return this.login(req, res);
     }
-    const c = this.caller(req, method);
+    const c = await this.caller(req, method);
     const security = this.opts.security(c.jid.domain);
     const by = `${c.jid} (web)`;
     const send = (body: unknown) => sendJson(res, 200, body);
@@ -144,14 +144,19 @@ export class AccountHttp {
   }
 
   /** The logged-in account; state-changing requests must carry the session's CSRF token. */
-  private caller(req: IncomingMessage, method: string): Caller {
+  private async caller(req: IncomingMessage, method: string): Promise<Caller> {
     const session = this.sessions.get(readCookie(req.headers.cookie, ACCOUNT_COOKIE));
     if (!session) throw new HttpError(401, 'unauthorized', `log in first at ${ACCOUNT_LOGIN_PAGE}`);
+    const jid = Jid.parse(session.account);
+    // An account deleted or disabled since the login loses its web sessions with its XMPP ones.
+    if (!(await this.opts.operations.accountActive(jid))) {
+      this.sessions.deleteAccount(session.account);
+      throw new HttpError(401, 'unauthorized', 'this account is disabled or gone');
+    }
     if (method !== 'GET' && method !== 'HEAD') {
       const presented = req.headers['x-csrf-token'];
       if (!csrfMatches(session, typeof presented === 'string' ? presented : undefined)) throw new HttpError(403, 'csrf', 'missing or wrong X-CSRF-Token header; reload the page');
     }
-    const jid = Jid.parse(session.account);
     return { session, jid, user: jid.local! };
   }
 

@@ -205,6 +205,11 @@ export class AdminOperations {
     return !(await this.deps.accounts.isDisabled(jid.domain, jid.local!));
   }
 
+  /** An account that exists and is not disabled (a web session of any other ends). */
+  async accountActive(jid: Jid): Promise<boolean> {
+    return (await this.deps.accounts.exists(jid.domain, jid.local!)) && !(await this.deps.accounts.isDisabled(jid.domain, jid.local!));
+  }
+
   // ------------------------------------------------------------------ sessions
 
   listSessions(host?: string): SessionEntry[] {

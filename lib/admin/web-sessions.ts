@@ -60,9 +60,9 @@ export class WebAdminSessions {
     this.sessions.delete(id);
   }
 
-  /** Ends every session of one account (its 2FA changed, say), except `keep`. */
-  deleteAccount(account: string, keep?: string): void {
-    for (const [id, s] of this.sessions) if (s.account === account && id !== keep) this.sessions.delete(id);
+  /** Ends every session of one account. */
+  deleteAccount(account: string): void {
+    for (const [id, s] of this.sessions) if (s.account === account) this.sessions.delete(id);
   }
 
   get size(): number {

@@ -182,6 +182,17 @@ describe('account self-service API', function () {
       expect((await call('GET', '/account/api/session', as(bob))).status).to.equal(200);
     });
 
+    it('ends the sessions of an account an admin disables', async () => {
+      await srv.addUser('erin', 'secret-pw');
+      const s = await login('erin');
+      expect((await call('GET', '/account/api/events', as(s))).status).to.equal(200);
+      await srv.server.operations.setDisabled('erin@localhost', true);
+      expect((await call('GET', '/account/api/events', as(s))).status).to.equal(401);
+      expect((await call('POST', '/account/api/login', { body: { username: 'erin', password: 'secret-pw' } })).status).to.equal(401);
+      await srv.server.operations.setDisabled('erin@localhost', false);
+      expect((await call('GET', '/account/api/events', as(s))).status, 'the old session stays ended').to.equal(401);
+    });
+
     it('ends the session at logout', async () => {
       const s = await login('alice');
       expect((await call('POST', '/account/api/logout', as(s))).status).to.equal(200);
