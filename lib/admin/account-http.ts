@@ -13,7 +13,8 @@ import type { Logger } from '../log.js';
 import type { SecurityApi } from '../../modules/security/api.js';
 import type { CamApi } from '../../modules/cam/api.js';
 import { serveAccountPage, ACCOUNT_LOGIN_PAGE } from '../web/account-pages.js';
-import { checkSameOrigin, HttpError, readJson, sendJson, stringField } from './http-api.js';
+import { checkSecondFactor, loginCode } from './second-factor-login.js';
+import { checkSameOrigin, HttpError, readJson, sendJson, stringField } from './http-json.js';
 import type { AdminOperations } from './operations.js';
 import { WebAdminSessions, csrfMatches, readCookie, sessionCookie, type WebAdminSession } from './web-sessions.js';
 
@@ -108,7 +109,7 @@ export class AccountHttp {
       case 'totp/disable': {
         allow(method, 'POST');
         const result = await need(security).disableTotp(c.user, stringField(await readJson(req), 'code')!, by);
-        if (!result.ok) throw codeError(result.reason);
+        if (!result.ok) throw result.reason === 'throttled' ? new HttpError(429, 'too_many_attempts', 'too many wrong codes; try again later') : new HttpError(401, 'wrong_code', 'wrong or already used code');
         return send({ enabled: false });
       }
       case 'clients': {
@@ -165,7 +166,6 @@ export class AccountHttp {
     const body = await readJson(req);
     const username = stringField(body, 'username')!;
     const password = stringField(body, 'password')!;
-    const code = typeof body.code === 'string' && body.code.trim() !== '' ? stringField(body, 'code')! : undefined;
     const info = clientInfo(req);
     const jid = this.accountJid(username);
     const account = jid?.toString();
@@ -182,17 +182,12 @@ export class AccountHttp {
       return err;
     };
     if (!jid || !(await this.opts.operations.verifyLogin(jid, password))) throw await fail('password', new HttpError(401, 'unauthorized', 'wrong username or password'));
-    // With TOTP on, the password alone does not open the page (as a SASL2 login needs the task).
-    let secondFactor = false;
-    if (security && (await security.totpEnabled(jid.local!))) {
-      if (code === undefined) throw new HttpError(401, 'code_required', 'enter the code your authenticator app shows, or a recovery code');
-      const result = await security.checkCode(jid.local!, code);
-      if (!result.ok) throw await fail(`code ${result.reason}`, codeError(result.reason));
-      secondFactor = true;
-    }
+    const second = await checkSecondFactor(security, jid.local!, loginCode(body));
+    if (second.kind === 'missing') throw second.error;
+    if (second.kind === 'failed') throw await fail(second.reason, second.error);
     this.opts.throttle.succeeded(info.remoteAddress, account);
     const session = this.sessions.create(account!);
-    await security?.audit(jid.local!, 'login', { ...detail, secondFactor });
+    await security?.audit(jid.local!, 'login', { ...detail, secondFactor: second.kind === 'passed' });
     sendJson(res, 200, { account: session.account, csrf: session.csrf }, { 'set-cookie': this.cookie(req, session.id, Math.ceil(this.opts.sessionIdleMs / 1000)) });
   }
 
@@ -222,9 +217,4 @@ function need(security: SecurityApi | undefined): SecurityApi {
 function needCam(cam: CamApi | undefined): CamApi {
   if (!cam) throw new HttpError(404, 'not_found', 'client access management (modules.cam) is off on this host');
   return cam;
-}
-
-function codeError(reason: string | undefined): HttpError {
-  if (reason === 'throttled') return new HttpError(429, 'too_many_attempts', 'too many wrong codes; try again later');
-  return new HttpError(401, 'wrong_code', 'wrong or already used code');
 }

@@ -9,7 +9,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AdminError } from '../config/errors.js';
 import { Jid } from '../jid/jid.js';
 import type { LoginThrottle } from '../accounts/throttle.js';
-import { clientInfo, requestHost } from '../transport/http-client.js';
+import { clientInfo } from '../transport/http-client.js';
+import type { SecurityApi } from '../../modules/security/api.js';
+import { checkSecondFactor, loginCode } from './second-factor-login.js';
+import { checkSameOrigin, HttpError, readJson, sendJson, stringField } from './http-json.js';
 import type { Logger } from '../log.js';
 import type { AdminOperations } from './operations.js';
 import { AdminTokens, type TokenScope } from './tokens.js';
@@ -17,7 +20,6 @@ import { WebAdminSessions, csrfMatches, readCookie, sessionCookie, SESSION_COOKI
 import { openApiDocument } from './openapi.js';
 
 export const ADMIN_API_PREFIX = '/admin/api/';
-const BODY_LIMIT = 64 * 1024;
 const REALM = 'parley-admin';
 
 export interface AdminHttpOptions {
@@ -29,6 +31,8 @@ export interface AdminHttpOptions {
   maxSessions: number;
   /** Shared with the account pages' login (lib/admin/account-http.ts): guesses add up. */
   throttle: LoginThrottle;
+  /** The security module's API on a host, when enabled there (second factors). */
+  security?(host: string): SecurityApi | undefined;
   log: Logger;
 }
 
@@ -52,12 +56,6 @@ interface Route {
   handle(r: Request, params: string[]): Promise<unknown>;
 }
 
-export class HttpError extends Error {
-  constructor(readonly status: number, readonly error: string, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
-
 /** AdminError codes and the HTTP status they mean. */
 const STATUS_OF: Record<string, number> = {
   PARLEY_ERR_BAD_REQUEST: 400,
@@ -71,47 +69,6 @@ const STATUS_OF: Record<string, number> = {
   PARLEY_ERR_CONFIG: 422,
   PARLEY_ERR_RELOAD: 422,
 };
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return void res.end();
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-  });
-  res.end(text);
-}
-
-export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
-  if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT) throw new HttpError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) throw new HttpError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'bad_request', 'the body is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'bad_request', 'the body must be a JSON object');
-  return value as Record<string, unknown>;
-}
-
-export function stringField(body: Record<string, unknown>, name: string, required = true): string | undefined {
-  const v = body[name];
-  if (v === undefined && !required) return undefined;
-  if (typeof v !== 'string' || v === '' || v.length > 3072) throw new HttpError(400, 'bad_request', `${name} must be a non-empty string`);
-  return v;
-}
 
 export class AdminHttp {
   private readonly sessions: WebAdminSessions;
@@ -229,8 +186,6 @@ export class AdminHttp {
 
   private async login(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
     if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST', { allow: 'POST' });
-    // Login CSRF: a cross-site form cannot send JSON without a CORS preflight, which we never
-    // answer; a browser's Origin, when sent, must be this server.
     checkSameOrigin(req);
     const body = await readJson(req);
     const username = stringField(body, 'username')!;
@@ -248,6 +203,14 @@ export class AdminHttp {
       this.throttle.failed(info.remoteAddress, account);
       this.opts.log.info({ account, ip: info.remoteAddress }, 'web admin login failed');
       throw new HttpError(401, 'unauthorized', 'wrong username or password');
+    }
+    // An admin with TOTP on needs a code too: the admin pages can do more than the account's own.
+    const second = await checkSecondFactor(this.opts.security?.(jid.domain), jid.local!, loginCode(body));
+    if (second.kind === 'missing') throw second.error;
+    if (second.kind === 'failed') {
+      this.throttle.failed(info.remoteAddress, account);
+      this.opts.log.info({ account, ip: info.remoteAddress, reason: second.reason }, 'web admin login failed');
+      throw second.error;
     }
     this.throttle.succeeded(info.remoteAddress, account);
     if (!this.opts.admins.includes(account!)) {
@@ -284,23 +247,6 @@ export class AdminHttp {
     const jid = Jid.tryParse(text.trim());
     return jid && jid.local !== undefined && jid.resource === undefined && this.opts.operations.hosts.includes(jid.domain) ? jid : undefined;
   }
-}
-
-/**
- * Login CSRF: a cross-site form cannot send JSON without a CORS preflight, which is never
- * answered; a browser's Origin, when sent, must be this server.
- */
-export function checkSameOrigin(req: IncomingMessage): void {
-  const origin = req.headers.origin;
-  if (origin === undefined) return;
-  const host = requestHost(req);
-  let ok = false;
-  try {
-    ok = host !== undefined && new URL(origin).host === host;
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new HttpError(403, 'forbidden', 'cross-origin login refused');
 }
 
 function intParam(value: string | null): number | undefined {

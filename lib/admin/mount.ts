@@ -51,6 +51,7 @@ export function mountAdmin(o: MountAdminOptions): AdminOperations {
     sessionIdleMs: config.adminHttp.sessionTimeout,
     maxSessions: config.adminHttp.maxSessions,
     throttle,
+    security: (host) => core.apiOf(host, 'security') as SecurityApi | undefined,
     log: core.log.child({ component: 'admin-http' }),
   });
   core.httpRoutes.add(hosts[0]!, 'adminHttp', { methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], pathPrefix: '/admin/' }, async (req, res) => {

@@ -49,6 +49,7 @@ const BODIES: Record<string, string> = {
   <p>Log in with the XMPP account of a server admin (listed in <code>admins:</code>).</p>
   <label>Username or JID <input name="username" id="username" required autocomplete="username"></label>
   <label>Password <input name="password" id="password" type="password" required autocomplete="current-password"></label>
+  <label id="code-label" hidden>Code from your authenticator app, or a recovery code <input name="code" id="code" autocomplete="one-time-code"></label>
   <button type="submit">Log in</button>
 </form>`,
 };

@@ -218,6 +218,18 @@ describe('account self-service API', function () {
     }
   });
 
+  it('asks an admin with TOTP on for a code at the web admin login too', async () => {
+    const secret = await enrol(await login('root'));
+    const noCode = await call('POST', '/admin/api/login', { body: { username: 'root', password: 'secret-pw' } });
+    expect(noCode.status).to.equal(401);
+    expect(noCode.body.error).to.equal('code_required');
+    expect(noCode.headers.get('set-cookie')).to.equal(null);
+    expect((await call('POST', '/admin/api/login', { body: { username: 'root', password: 'secret-pw', code: '000000' } })).body.error).to.equal('wrong_code');
+    const ok = await call('POST', '/admin/api/login', { body: { username: 'root', password: 'secret-pw', code: totp(secret, Date.now() + 30_000) } });
+    expect(ok.status).to.equal(200);
+    await srv.server.operations.resetSecondFactor('root@localhost', 'spec');
+  });
+
   describe('admin reset of a second factor', () => {
     it('turns TOTP off through the admin API (users:write), lists 2FA per user, and records who did it', async () => {
       const tokens = new AdminTokens(srv.server.storage);
