@@ -143,6 +143,24 @@ describe('account self-service API', function () {
     });
   });
 
+  it('turns TOTP off only with a valid code, and records it', async () => {
+    await srv.addUser('frank', 'secret-pw');
+    const s = await login('frank');
+    const secret = await enrol(s);
+    const wrong = await call('POST', '/account/api/totp/disable', { ...as(s), body: { code: '000000' } });
+    expect(wrong.status).to.equal(401);
+    expect((await call('GET', '/account/api/totp', as(s))).body.enabled).to.equal(true);
+    // The code used at enrolment is spent.
+    expect((await call('POST', '/account/api/totp/disable', { ...as(s), body: { code: totp(secret, Date.now()) } })).status).to.equal(401);
+    expect((await call('POST', '/account/api/totp/disable', { ...as(s), body: { code: totp(secret, Date.now() + 30_000) } })).status).to.equal(200);
+    expect((await call('GET', '/account/api/totp', as(s))).body.enabled).to.equal(false);
+    const events = (await call('GET', '/account/api/events', as(s))).body.events as Array<{ kind: string; detail: Record<string, unknown> }>;
+    expect(events[0]).to.deep.equal({ ...events[0], kind: 'second-factor-disabled', detail: { by: 'frank@localhost (web)' } });
+    expect(events[1]!.kind).to.equal('second-factor-enabled');
+    // Off: the password alone opens the page again.
+    await login('frank');
+  });
+
   describe('with a session', () => {
     it('refuses a state-changing request without the CSRF token, or with a wrong one (403)', async () => {
       const s = await login('alice');
