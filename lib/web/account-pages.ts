@@ -35,7 +35,7 @@ const BODIES: Record<string, string> = {
     <img id="totp-qr" class="qr" alt="QR code of the otpauth URI">
     <p>Secret: <span id="totp-secret" class="secret"></span></p>
     <p>URI: <span id="totp-uri" class="secret"></span></p>
-    <form id="totp-confirm" class="inline">
+    <form id="totp-confirm" class="inline" method="post" action="/account/">
       <label>Code <input id="confirm-code" name="code" required inputmode="numeric" autocomplete="one-time-code"></label>
       <button type="submit">Confirm</button>
     </form>
@@ -47,14 +47,14 @@ const BODIES: Record<string, string> = {
     <p class="once">Keep these recovery codes somewhere safe. Each works once instead of a code. They are shown only now.</p>
     <ol id="recovery-codes" class="codes"></ol>
   </div>
-  <form id="totp-disable" class="inline">
+  <form id="totp-disable" class="inline" method="post" action="/account/">
     <label>A current code, or a recovery code <input id="disable-code" name="code" required autocomplete="one-time-code"></label>
     <button type="submit" class="danger">Turn off</button>
   </form>
 </section>`,
   clients: `
 <section class="panel">
-  <form id="create-app-password" class="inline">
+  <form id="create-app-password" class="inline" method="post" action="/account/">
     <label>Client name <input id="app-label" name="label" required maxlength="64" placeholder="Old desktop client" autocomplete="off"></label>
     <button type="submit">Create an app password</button>
   </form>
@@ -67,7 +67,7 @@ const BODIES: Record<string, string> = {
   events: `
 <table><thead><tr><th>When (UTC)</th><th>Event</th><th>Details</th></tr></thead><tbody id="events"></tbody></table>`,
   login: `
-<form id="login" class="login">
+<form id="login" class="login" method="post" action="/account/login">
   <p>Log in with your XMPP address and password.</p>
   <label>Username or JID <input name="username" id="username" required autocomplete="username"></label>
   <label>Password <input name="password" id="password" type="password" required autocomplete="current-password"></label>

@@ -1,7 +1,8 @@
 // The account pages' script, served as /account/assets/account.js. Plain browser JavaScript: it
 // fills the pages from the account API and sends every state-changing request with the
 // session's CSRF token. Data is only ever set as textContent (or an img src the server made),
-// never as HTML.
+// never as HTML. The body gets data-ready once the handlers are in place. Forms are
+// method="post" so that a submit before the script runs never puts a password in a URL.
 export const ACCOUNT_SCRIPT = String.raw`'use strict';
 (function () {
   var page = document.body.dataset.page;
@@ -65,6 +66,7 @@ export const ACCOUNT_SCRIPT = String.raw`'use strict';
         failed(err);
       });
     });
+    document.body.dataset.ready = '1';
     return;
   }
 
@@ -74,6 +76,7 @@ export const ACCOUNT_SCRIPT = String.raw`'use strict';
     if (page === 'two-factor') twoFactor();
     if (page === 'clients') clients();
     if (page === 'events') events();
+    document.body.dataset.ready = '1';
   }, function () {});
 
   $('logout').addEventListener('click', function () {

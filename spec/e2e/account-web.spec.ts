@@ -67,8 +67,12 @@ describe('e2e: account self-service pages in Chromium', function () {
     if (browser && this.currentTest?.state === 'failed') await shot(`failure-${this.currentTest.title.slice(0, 30).replace(/\W+/g, '-')}`).catch(() => undefined);
   });
 
+  /** Waits until the page's script has set up its handlers. */
+  const ready = () => page.locator('body[data-ready="1"]').waitFor();
+
   async function logIn(password: string, code?: string): Promise<void> {
     await page.goto(`${base}/account/login`);
+    await ready();
     await page.fill('#username', 'alice');
     await page.fill('#password', password);
     if (code !== undefined) {
@@ -84,11 +88,13 @@ describe('e2e: account self-service pages in Chromium', function () {
     expect(page.url()).to.equal(`${base}/account/login`);
     await logIn('secret-pw');
     await page.waitForURL(`${base}/account/`);
+    await ready();
     await page.locator('#who', { hasText: 'alice@localhost' }).waitFor();
     await page.locator('#totp-off').waitFor({ state: 'visible' });
   });
 
   it('turns on TOTP: shows the QR code and the secret, confirms with a code, shows the recovery codes once', async () => {
+    await ready();
     await page.click('#totp-start');
     await page.locator('#enrol').waitFor({ state: 'visible' });
     const uri = (await page.textContent('#totp-uri'))!;
@@ -117,6 +123,7 @@ describe('e2e: account self-service pages in Chromium', function () {
   it('after logging out, the password alone no longer opens the page; with a code it does', async () => {
     await page.click('#logout');
     await page.waitForURL(`${base}/account/login`);
+    await ready();
     await page.goto(`${base}/account/`);
     expect(page.url()).to.equal(`${base}/account/login`);
     await logIn('secret-pw');
@@ -138,6 +145,7 @@ describe('e2e: account self-service pages in Chromium', function () {
   it('creates an app password that logs in over XMPP with PLAIN, shown once', async () => {
     await page.click('nav a[href="/account/clients"]');
     await page.waitForURL(`${base}/account/clients`);
+    await ready();
     await page.fill('#app-label', 'Old desktop client');
     await page.click('#create-app-password button[type=submit]');
     await page.locator('#new-password').waitFor({ state: 'visible' });
@@ -146,6 +154,7 @@ describe('e2e: account self-service pages in Chromium', function () {
     // TOTP is on, yet this client needs no code: that is what an app password is for.
     legacy = await loggedIn(srv, 'alice', { password: appPassword, mechanism: 'PLAIN', resource: 'legacy' });
     await page.reload();
+    await ready();
     const row = page.locator('#clients tr[data-name="Old desktop client"]');
     await row.waitFor();
     expect(await row.locator('td').nth(2).textContent()).to.equal('yes');
