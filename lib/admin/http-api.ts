@@ -8,8 +8,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AdminError } from '../config/errors.js';
 import { Jid } from '../jid/jid.js';
-import { LoginThrottle } from '../accounts/throttle.js';
-import { clientInfo, requestHost } from '../transport/http-client.js';
+import type { LoginThrottle } from '../accounts/throttle.js';
+import { clientInfo } from '../transport/http-client.js';
+import type { SecurityApi } from '../../modules/security/api.js';
+import { checkSecondFactor, loginCode } from './second-factor-login.js';
+import { checkSameOrigin, HttpError, readJson, sendJson, stringField } from './http-json.js';
 import type { Logger } from '../log.js';
 import type { AdminOperations } from './operations.js';
 import { AdminTokens, type TokenScope } from './tokens.js';
@@ -17,7 +20,6 @@ import { WebAdminSessions, csrfMatches, readCookie, sessionCookie, SESSION_COOKI
 import { openApiDocument } from './openapi.js';
 
 export const ADMIN_API_PREFIX = '/admin/api/';
-const BODY_LIMIT = 64 * 1024;
 const REALM = 'parley-admin';
 
 export interface AdminHttpOptions {
@@ -27,7 +29,10 @@ export interface AdminHttpOptions {
   admins: readonly string[];
   sessionIdleMs: number;
   maxSessions: number;
-  throttle: { accountFailures: number; ipFailures: number; windowMs: number };
+  /** Shared with the account pages' login (lib/admin/account-http.ts): guesses add up. */
+  throttle: LoginThrottle;
+  /** The security module's API on a host, when enabled there (second factors). */
+  security?(host: string): SecurityApi | undefined;
   log: Logger;
 }
 
@@ -51,12 +56,6 @@ interface Route {
   handle(r: Request, params: string[]): Promise<unknown>;
 }
 
-class HttpError extends Error {
-  constructor(readonly status: number, readonly error: string, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
-
 /** AdminError codes and the HTTP status they mean. */
 const STATUS_OF: Record<string, number> = {
   PARLEY_ERR_BAD_REQUEST: 400,
@@ -71,47 +70,6 @@ const STATUS_OF: Record<string, number> = {
   PARLEY_ERR_RELOAD: 422,
 };
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return void res.end();
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-  });
-  res.end(text);
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
-  if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT) throw new HttpError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) throw new HttpError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'bad_request', 'the body is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'bad_request', 'the body must be a JSON object');
-  return value as Record<string, unknown>;
-}
-
-function stringField(body: Record<string, unknown>, name: string, required = true): string | undefined {
-  const v = body[name];
-  if (v === undefined && !required) return undefined;
-  if (typeof v !== 'string' || v === '' || v.length > 3072) throw new HttpError(400, 'bad_request', `${name} must be a non-empty string`);
-  return v;
-}
-
 export class AdminHttp {
   private readonly sessions: WebAdminSessions;
   private readonly throttle: LoginThrottle;
@@ -119,7 +77,7 @@ export class AdminHttp {
 
   constructor(private readonly opts: AdminHttpOptions) {
     this.sessions = new WebAdminSessions({ idleMs: opts.sessionIdleMs, max: opts.maxSessions });
-    this.throttle = new LoginThrottle({ accountFailures: opts.throttle.accountFailures, ipFailures: opts.throttle.ipFailures, windowMs: opts.throttle.windowMs });
+    this.throttle = opts.throttle;
     const ops = opts.operations;
     const route = (method: string, path: string, scope: TokenScope, handle: Route['handle']): Route => ({ method, path: path.split('/'), scope, handle });
     this.routes = [
@@ -137,6 +95,7 @@ export class AdminHttp {
         const body = await readJson(r.req);
         return { jid: (await ops.resetPassword(jid!, stringField(body, 'password')!)).toString() };
       }),
+      route('DELETE', 'users/:jid/second-factor', 'users:write', async (r, [jid]) => ({ jid: (await ops.resetSecondFactor(jid!, who(r.auth))).toString(), twoFactor: false })),
       route('GET', 'sessions', 'sessions:read', async (r) => ({ sessions: ops.listSessions(r.query.get('host') ?? undefined) })),
       route('DELETE', 'sessions/:jid', 'sessions:write', async (_r, [jid]) => ({ jid: ops.kickSession(jid!).toString(), kicked: true })),
       route('GET', 'rooms', 'rooms:read', async (r) => ({ rooms: await ops.listRooms(r.query.get('host') ?? undefined) })),
@@ -193,8 +152,7 @@ export class AdminHttp {
     }
     const params = route.path.flatMap((seg, i) => (seg.startsWith(':') ? [parts[i]!] : []));
     const result = await route.handle({ req, res, method, parts, query, auth }, params);
-    const who = auth.kind === 'token' ? `token ${auth.name}` : auth.session.admin;
-    if (method !== 'GET') this.opts.log.info({ by: who, route: `${method} /admin/api/${route.path.join('/')}` }, 'admin api call');
+    if (method !== 'GET') this.opts.log.info({ by: who(auth), route: `${method} /admin/api/${route.path.join('/')}` }, 'admin api call');
     if (isStatusBody(result)) return sendJson(res, result.status, result.body);
     sendJson(res, 200, result ?? {});
   }
@@ -228,9 +186,7 @@ export class AdminHttp {
 
   private async login(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
     if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST', { allow: 'POST' });
-    // Login CSRF: a cross-site form cannot send JSON without a CORS preflight, which we never
-    // answer; a browser's Origin, when sent, must be this server.
-    this.checkSameOrigin(req);
+    checkSameOrigin(req);
     const body = await readJson(req);
     const username = stringField(body, 'username')!;
     const password = stringField(body, 'password')!;
@@ -248,6 +204,14 @@ export class AdminHttp {
       this.opts.log.info({ account, ip: info.remoteAddress }, 'web admin login failed');
       throw new HttpError(401, 'unauthorized', 'wrong username or password');
     }
+    // An admin with TOTP on needs a code too: the admin pages can do more than the account's own.
+    const second = await checkSecondFactor(this.opts.security?.(jid.domain), jid.local!, loginCode(body));
+    if (second.kind === 'missing') throw second.error;
+    if (second.kind === 'failed') {
+      this.throttle.failed(info.remoteAddress, account);
+      this.opts.log.info({ account, ip: info.remoteAddress, reason: second.reason }, 'web admin login failed');
+      throw second.error;
+    }
     this.throttle.succeeded(info.remoteAddress, account);
     if (!this.opts.admins.includes(account!)) {
       this.opts.log.warn({ account, ip: info.remoteAddress }, 'web admin login by an account that is not an admin');
@@ -255,14 +219,14 @@ export class AdminHttp {
     }
     const session = this.sessions.create(account!);
     this.opts.log.info({ account, ip: info.remoteAddress }, 'web admin login');
-    sendJson(res, 200, { admin: session.admin, csrf: session.csrf }, { 'set-cookie': sessionCookie(session.id, info.secure && info.scheme === 'https', Math.ceil(this.opts.sessionIdleMs / 1000)) });
+    sendJson(res, 200, { admin: session.account, csrf: session.csrf }, { 'set-cookie': sessionCookie(session.id, info.secure && info.scheme === 'https', Math.ceil(this.opts.sessionIdleMs / 1000)) });
   }
 
   private sessionInfo(req: IncomingMessage, res: ServerResponse, method: string): void {
     if (method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET', { allow: 'GET' });
     const session = this.sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
     if (!session) throw new HttpError(401, 'unauthorized', 'log in first', { 'www-authenticate': `Bearer realm="${REALM}"` });
-    sendJson(res, 200, { admin: session.admin, csrf: session.csrf });
+    sendJson(res, 200, { admin: session.account, csrf: session.csrf });
   }
 
   private logout(req: IncomingMessage, res: ServerResponse, method: string): void {
@@ -277,19 +241,6 @@ export class AdminHttp {
     sendJson(res, 200, { loggedOut: true }, { 'set-cookie': sessionCookie('', info.scheme === 'https', 0) });
   }
 
-  private checkSameOrigin(req: IncomingMessage): void {
-    const origin = req.headers.origin;
-    if (origin === undefined) return;
-    const host = requestHost(req);
-    let ok = false;
-    try {
-      ok = host !== undefined && new URL(origin).host === host;
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new HttpError(403, 'forbidden', 'cross-origin login refused');
-  }
-
   /** `alice` (first host) or `alice@example.com`, as a bare JID; undefined when not a JID. */
   private adminJid(username: string): Jid | undefined {
     const text = username.includes('@') ? username : `${username}@${this.opts.operations.hosts[0]}`;
@@ -302,6 +253,11 @@ function intParam(value: string | null): number | undefined {
   if (value === null) return undefined;
   if (!/^\d{1,6}$/.test(value)) throw new HttpError(400, 'bad_request', 'limit must be a positive integer');
   return Number(value);
+}
+
+/** Who made a request, for logs and audit events. */
+function who(auth: Auth): string {
+  return auth.kind === 'token' ? `admin token ${auth.name}` : auth.session.account;
 }
 
 function isStatusBody(value: unknown): value is { status: number; body: unknown } {

@@ -1,5 +1,6 @@
-// Puts the admin operations, the HTTP admin API and the web admin on a running server: one route
-// table entry for /admin/ on the http/https listeners (the table modules use, lib/transport/module-routes.ts).
+// Puts the admin operations, the HTTP admin API, the web admin and the account self-service
+// pages on a running server: route table entries for /admin/ and /account/ on the http/https
+// listeners (the table modules use, lib/transport/module-routes.ts).
 import type { ParleyConfig } from '../config/schema.js';
 import { Jid } from '../jid/jid.js';
 import type { Metrics } from '../metrics.js';
@@ -9,6 +10,10 @@ import { requestPath } from '../transport/http-routes.js';
 import { ADMIN_API_PREFIX, AdminHttp } from './http-api.js';
 import { AdminOperations } from './operations.js';
 import { AdminTokens } from './tokens.js';
+import { LoginThrottle } from '../accounts/throttle.js';
+import type { SecurityApi } from '../../modules/security/api.js';
+import type { CamApi } from '../../modules/cam/api.js';
+import { ACCOUNT_PREFIX, AccountHttp } from './account-http.js';
 
 export interface MountAdminOptions {
   core: ServerCore;
@@ -38,13 +43,15 @@ export function mountAdmin(o: MountAdminOptions): AdminOperations {
     reload: o.reload,
   });
   if (!config.adminHttp.enabled) return operations;
+  const throttle = new LoginThrottle({ accountFailures: config.auth.throttle.accountFailures, ipFailures: config.auth.throttle.ipFailures, windowMs: config.auth.throttle.window });
   const api = new AdminHttp({
     operations,
     tokens: new AdminTokens(core.storage),
     admins: config.admins,
     sessionIdleMs: config.adminHttp.sessionTimeout,
     maxSessions: config.adminHttp.maxSessions,
-    throttle: { accountFailures: config.auth.throttle.accountFailures, ipFailures: config.auth.throttle.ipFailures, windowMs: config.auth.throttle.window },
+    throttle,
+    security: (host) => core.apiOf(host, 'security') as SecurityApi | undefined,
     log: core.log.child({ component: 'admin-http' }),
   });
   core.httpRoutes.add(hosts[0]!, 'adminHttp', { methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], pathPrefix: '/admin/' }, async (req, res) => {
@@ -52,5 +59,16 @@ export function mountAdmin(o: MountAdminOptions): AdminOperations {
     if (path.startsWith(ADMIN_API_PREFIX)) return api.handle(req, res, path);
     return serveAdminPage(req, res, path);
   });
+  const account = new AccountHttp({
+    operations,
+    sessionIdleMs: config.adminHttp.sessionTimeout,
+    maxSessions: config.adminHttp.accountSessions,
+    throttle,
+    security: (host) => core.apiOf(host, 'security') as SecurityApi | undefined,
+    cam: (host) => core.apiOf(host, 'cam') as CamApi | undefined,
+    log: core.log.child({ component: 'account-http' }),
+  });
+  core.httpRoutes.add(hosts[0]!, 'accountHttp', { methods: ['GET', 'HEAD', 'POST', 'DELETE'], pathPrefix: ACCOUNT_PREFIX }, async (req, res) =>
+    account.handle(req, res, requestPath(req.url) ?? ACCOUNT_PREFIX));
   return operations;
 }

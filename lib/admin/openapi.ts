@@ -60,6 +60,12 @@ export function openApiDocument(): Schema {
           requestBody: { required: true, content: json({ type: 'object', required: ['password'], properties: { password: { type: 'string' } }, additionalProperties: false }) },
         }, { 200: ok('Changed', ref('JidResult')), ...errors(400, 404, 415) }),
       },
+      '/users/{jid}/second-factor': {
+        delete: op('Turn off the account\'s TOTP second factor and recovery codes (a lost device); recorded in its security events', 'users:write', { parameters: [jidParam('The account.')] }, {
+          200: ok('Turned off', { type: 'object', required: ['jid'], properties: { jid: { type: 'string' }, twoFactor: { type: 'boolean', const: false } } }),
+          ...errors(400, 404),
+        }),
+      },
       '/sessions': {
         get: op('List the sessions bound on this node', 'sessions:read', { parameters: [hostParam] }, { 200: ok('Sessions', { type: 'object', properties: { sessions: { type: 'array', items: ref('Session') } } }) }),
       },
@@ -89,7 +95,7 @@ export function openApiDocument(): Schema {
       responses: Object.fromEntries(
         [
           [400, 'Bad request'], [401, 'No token, or an unknown one (WWW-Authenticate: Bearer)'], [403, 'The token lacks the scope, or the CSRF header is missing'],
-          [404, 'No such account, session, room or host'], [409, 'Conflict'], [415, 'The body is not application/json'], [422, 'The new config is invalid; the old one keeps running'],
+          [404, 'No such account, session, room or host (or no second factor to reset)'], [409, 'Conflict'], [415, 'The body is not application/json'], [422, 'The new config is invalid; the old one keeps running'],
         ].map(([code, description]) => [`E${code}`, { description, content: json(ref('Error')) }]),
       ),
       schemas: {
@@ -97,7 +103,7 @@ export function openApiDocument(): Schema {
         JidResult: { type: 'object', required: ['jid'], properties: { jid: { type: 'string' } } },
         User: {
           type: 'object',
-          properties: { jid: { type: 'string' }, host: { type: 'string' }, user: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' }, disabled: { type: 'boolean' }, sessions: { type: 'integer' } },
+          properties: { jid: { type: 'string' }, host: { type: 'string' }, user: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' }, disabled: { type: 'boolean' }, sessions: { type: 'integer' }, twoFactor: { type: 'boolean', description: 'TOTP second factor on.' } },
         },
         UserPage: { type: 'object', properties: { users: { type: 'array', items: ref('User') }, next: { type: ['string', 'null'], description: 'Pass as `after` for the next page; absent on the last page.' } } },
         Session: {

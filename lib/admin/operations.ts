@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { Router } from '../routing/router.js';
 import type { MucApi } from '../../modules/muc/index.js';
 import { mucAdmin, type RoomSummary } from '../../modules/muc/admin-api.js';
+import type { SecurityApi } from '../../modules/security/api.js';
 
 export const MAX_PAGE = 500;
 
@@ -22,6 +23,8 @@ export interface UserEntry {
   createdAt: string;
   disabled: boolean;
   sessions: number;
+  /** TOTP second factor on (false when the security module is off on its host). */
+  twoFactor: boolean;
 }
 
 export interface SessionEntry {
@@ -152,6 +155,11 @@ export class AdminOperations {
     }
     const rows = await q.orderBy('a.host').orderBy('a.user').limit(limit + 1).execute();
     const page = rows.slice(0, limit);
+    const twoFactor = new Set<string>();
+    for (const host of new Set(page.map((r) => r.host))) {
+      const on = await this.security(host)?.totpEnabledAmong(page.filter((r) => r.host === host).map((r) => r.user));
+      for (const user of on ?? []) twoFactor.add(`${user}@${host}`);
+    }
     const users = page.map((r) => {
       const jid = Jid.of(r.user, r.host);
       return {
@@ -161,9 +169,29 @@ export class AdminOperations {
         createdAt: new Date(Number(r.created_at)).toISOString(),
         disabled: r.since !== null,
         sessions: this.deps.sessions?.countOf(jid) ?? 0,
+        twoFactor: twoFactor.has(jid.toString()),
       };
     });
     return { users, next: rows.length > limit ? users[users.length - 1]!.jid : undefined };
+  }
+
+  /**
+   * Turns off an account's second factor (a user who lost their device), audited in the
+   * account's security events with who did it.
+   */
+  async resetSecondFactor(jidText: string, by: string): Promise<Jid> {
+    const jid = this.accountJid(jidText);
+    const security = this.security(jid.domain);
+    if (!security) throw new AdminError('PARLEY_ERR_NOT_FOUND', `the security module is off on ${jid.domain}`, 'enable modules.security to manage second factors');
+    if (!(await this.deps.accounts.exists(jid.domain, jid.local!))) throw this.noAccount(jid);
+    if (!(await security.resetTotp(jid.local!, by))) throw notFound(`${jid} has no second factor on`, 'nothing to reset');
+    this.deps.log?.info({ account: jid.toString(), by }, 'second factor reset by an administrator');
+    return jid;
+  }
+
+  /** The security module's API on a host, when it is enabled there. */
+  security(host: string): SecurityApi | undefined {
+    return this.deps.moduleApi?.(host, 'security') as SecurityApi | undefined;
   }
 
   async countUsers(): Promise<number> {
@@ -175,6 +203,11 @@ export class AdminOperations {
   async verifyLogin(jid: Jid, password: string): Promise<boolean> {
     if (!(await this.deps.accounts.verifyPassword(jid.domain, jid.local!, password))) return false;
     return !(await this.deps.accounts.isDisabled(jid.domain, jid.local!));
+  }
+
+  /** An account that exists and is not disabled (a web session of any other ends). */
+  async accountActive(jid: Jid): Promise<boolean> {
+    return (await this.deps.accounts.exists(jid.domain, jid.local!)) && !(await this.deps.accounts.isDisabled(jid.domain, jid.local!));
   }
 
   // ------------------------------------------------------------------ sessions

@@ -1,4 +1,5 @@
-// Sessions of the web admin: an admin logs in with the password of their XMPP account and gets
+// Sessions of the web admin and of the account self-service pages (/account/): a user logs in
+// with the password of their XMPP account and gets
 // a random session id in an HttpOnly, SameSite=Strict cookie (Secure over https), and a CSRF
 // token that the page sends back in a header on every state-changing request (the synchroniser
 // token pattern, on top of SameSite). Sessions live in memory, bounded in number and idle time.
@@ -8,8 +9,8 @@ export const SESSION_COOKIE = 'parley_admin';
 
 export interface WebAdminSession {
   readonly id: string;
-  /** The admin's bare JID. */
-  readonly admin: string;
+  /** The bare JID of the account that logged in. */
+  readonly account: string;
   readonly csrf: string;
   lastSeen: number;
 }
@@ -17,6 +18,11 @@ export interface WebAdminSession {
 export interface WebSessionLimits {
   idleMs: number;
   max: number;
+  /**
+   * Sessions one account may hold; its own oldest ends first, so that one account logging in
+   * over and over cannot push everybody else's sessions out.
+   */
+  maxPerAccount?: number;
 }
 
 export class WebAdminSessions {
@@ -25,10 +31,14 @@ export class WebAdminSessions {
 
   constructor(private readonly limits: WebSessionLimits, private readonly now: () => number = Date.now) {}
 
-  create(admin: string): WebAdminSession {
+  create(account: string): WebAdminSession {
     this.sweep();
+    if (this.limits.maxPerAccount !== undefined) {
+      const own = [...this.sessions.values()].filter((s) => s.account === account);
+      for (const s of own.slice(0, Math.max(0, own.length - this.limits.maxPerAccount + 1))) this.sessions.delete(s.id);
+    }
     while (this.sessions.size >= this.limits.max) this.sessions.delete(this.sessions.keys().next().value!);
-    const session = { id: randomBytes(32).toString('base64url'), admin, csrf: randomBytes(32).toString('base64url'), lastSeen: this.now() };
+    const session = { id: randomBytes(32).toString('base64url'), account, csrf: randomBytes(32).toString('base64url'), lastSeen: this.now() };
     this.sessions.set(session.id, session);
     return session;
   }
@@ -48,6 +58,11 @@ export class WebAdminSessions {
 
   delete(id: string): void {
     this.sessions.delete(id);
+  }
+
+  /** Ends every session of one account. */
+  deleteAccount(account: string): void {
+    for (const [id, s] of this.sessions) if (s.account === account) this.sessions.delete(id);
   }
 
   get size(): number {
@@ -78,6 +93,6 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-export function sessionCookie(value: string, secure: boolean, maxAgeSeconds: number): string {
-  return `${SESSION_COOKIE}=${value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+export function sessionCookie(value: string, secure: boolean, maxAgeSeconds: number, name = SESSION_COOKIE, path = '/admin'): string {
+  return `${name}=${value}; Path=${path}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
 }

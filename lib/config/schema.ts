@@ -321,6 +321,8 @@ const adminHttp = z.strictObject({
   sessionTimeout: duration().prefault('30m'),
   /** Web admin sessions held at once; the oldest ends when more log in. */
   maxSessions: positiveInt.default(50),
+  /** Self-service (/account/) sessions held at once, of all users; the oldest ends when more log in. */
+  accountSessions: positiveInt.default(2000),
 });
 
 const uri = z.string().refine(

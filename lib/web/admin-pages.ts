@@ -38,7 +38,7 @@ const BODIES: Record<string, string> = {
   <label>Password <input name="password" id="new-password" type="password" required autocomplete="new-password"></label>
   <button type="submit">Create user</button>
 </form>
-<table><thead><tr><th>JID</th><th>Created</th><th>State</th><th>Sessions</th><th></th></tr></thead><tbody id="users"></tbody></table>
+<table><thead><tr><th>JID</th><th>Created</th><th>State</th><th>2FA</th><th>Sessions</th><th></th></tr></thead><tbody id="users"></tbody></table>
 <p><button id="more" type="button" hidden>Next page</button></p>`,
   sessions: `
 <table><thead><tr><th>JID</th><th>Address</th><th>TLS</th><th>Presence</th><th></th></tr></thead><tbody id="sessions"></tbody></table>`,
@@ -49,6 +49,7 @@ const BODIES: Record<string, string> = {
   <p>Log in with the XMPP account of a server admin (listed in <code>admins:</code>).</p>
   <label>Username or JID <input name="username" id="username" required autocomplete="username"></label>
   <label>Password <input name="password" id="password" type="password" required autocomplete="current-password"></label>
+  <label id="code-label" hidden>Code from your authenticator app, or a recovery code <input name="code" id="code" autocomplete="one-time-code"></label>
   <button type="submit">Log in</button>
 </form>`,
 };

@@ -27,7 +27,7 @@ export const ADMIN_SCRIPT = String.raw`'use strict';
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (data) {
           if (r.status === 401 && page !== 'login') { location.href = '/admin/login'; throw new Error('not logged in'); }
-          if (!r.ok) throw new Error(data.message || ('HTTP ' + r.status));
+          if (!r.ok) { var e = new Error(data.message || ('HTTP ' + r.status)); e.code = data.error; throw e; }
           return data;
         });
       });
@@ -57,8 +57,13 @@ export const ADMIN_SCRIPT = String.raw`'use strict';
   if (page === 'login') {
     $('login').addEventListener('submit', function (ev) {
       ev.preventDefault();
-      api('POST', 'login', { username: $('username').value, password: $('password').value })
-        .then(function () { location.href = '/admin/'; }, failed);
+      var body = { username: $('username').value, password: $('password').value };
+      if (!$('code-label').hidden && $('code').value.trim() !== '') body.code = $('code').value;
+      api('POST', 'login', body).then(function () { location.href = '/admin/'; }, function (err) {
+        // The account has two-factor on: ask for the code too.
+        if (err.code === 'code_required') { $('code-label').hidden = false; $('code').focus(); }
+        failed(err);
+      });
     });
     return;
   }
@@ -136,10 +141,18 @@ export const ADMIN_SCRIPT = String.raw`'use strict';
             var pw = window.prompt('New password for ' + u.jid);
             if (pw) act('POST', 'users/' + encodeURIComponent(u.jid) + '/password', { password: pw }, 'changed the password of ' + u.jid);
           }));
+          if (u.twoFactor) {
+            actions.appendChild(button('Reset 2FA', function () {
+              if (window.confirm('Turn off two-factor authentication of ' + u.jid + '? Its password alone will open it again.')) {
+                act('DELETE', 'users/' + encodeURIComponent(u.jid) + '/second-factor', undefined, 'reset the second factor of ' + u.jid);
+              }
+            }));
+          }
           actions.appendChild(button('Delete', function () {
             if (window.confirm('Delete ' + u.jid + ' and all its data?')) act('DELETE', 'users/' + encodeURIComponent(u.jid), undefined, 'deleted ' + u.jid);
           }, 'danger'));
-          var tr = row([u.jid, u.createdAt.slice(0, 10), u.disabled ? 'disabled' : 'active', u.sessions, actions]);
+          var tr = row([u.jid, u.createdAt.slice(0, 10), u.disabled ? 'disabled' : 'active', u.twoFactor ? 'on' : 'off', u.sessions, actions]);
+          tr.dataset.twoFactor = u.twoFactor ? 'on' : 'off';
           tr.dataset.jid = u.jid;
           $('users').appendChild(tr);
         });

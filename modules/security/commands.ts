@@ -1,34 +1,20 @@
 // Self-service security commands (XEP-0050) for the account's own user: turn TOTP on (otpauth
 // URI plus a QR code as an XEP-0221 data: URI image) and off, create app passwords, and read the
-// account's recent security events.
-import QRCode from 'qrcode';
-import { base32Encode, buildForm, matchTotp, newTotpSecret, otpauthUri, StanzaError, xml } from '../../lib/module-api.js';
+// account's recent security events. Every action goes through the module's API (api.ts), as
+// the web self-service pages do.
+import { buildForm, StanzaError, xml } from '../../lib/module-api.js';
 import type { Jid, ModuleContext, SubmittedForm } from '../../lib/module-api.js';
 import type { AdhocApi, CommandResult } from '../adhoc/index.js';
-import type { SecurityStore } from './store.js';
-import type { CodeCheckResult } from './second-factor.js';
-import type { SecurityApi } from './index.js';
+import { MAX_LABEL, type SecurityApi } from './api.js';
 
 export const SECURITY_NODE = 'urn:parley:security';
 const MEDIA_NS = 'urn:xmpp:media-element';
-const PENDING_TTL_MS = 10 * 60_000;
-const MAX_PENDING = 1000;
-
-export interface SecurityCommandOptions {
-  issuer: string;
-  window: number;
-  recoveryCodes: number;
-  maxAppPasswords: number;
-  check(user: string, code: string): Promise<CodeCheckResult>;
-}
 
 const done = (text: string, type: 'info' | 'warn' | 'error' = 'info'): CommandResult => ({ status: 'completed', note: { type, text } });
 
-export function registerSecurityCommands(ctx: ModuleContext<unknown>, commands: AdhocApi, store: SecurityStore, api: SecurityApi, opts: SecurityCommandOptions): void {
+export function registerSecurityCommands(ctx: ModuleContext<unknown>, commands: AdhocApi, api: SecurityApi): void {
   /** Only the account's own user, from this host. */
   const isLocalUser = (from: Jid) => from.domain === ctx.host && from.local !== undefined;
-  /** Secrets shown but not yet confirmed with a code, by requester full JID. */
-  const pending = new Map<string, { secret: Buffer; expires: number }>();
 
   function command(action: string, name: string, run: (user: string, from: Jid, form: SubmittedForm | undefined, stage: number) => Promise<CommandResult>): void {
     commands.add({
@@ -40,58 +26,53 @@ export function registerSecurityCommands(ctx: ModuleContext<unknown>, commands: 
   }
 
   command('totp-enable', 'Turn on two-factor authentication (TOTP)', async (user, from, form, stage) => {
-    const key = from.toString();
+    // Enrolments are kept per requesting resource: the code must come from the same client.
+    const key = `xmpp:${from.toString()}`;
     if (stage === 0 || !form) {
-      if (await store.totp(user)) return done('Two-factor authentication is already on; turn it off first to enrol a new device.', 'warn');
-      const now = Date.now();
-      for (const [k, p] of pending) if (p.expires < now) pending.delete(k);
-      if (pending.size >= MAX_PENDING) throw StanzaError.resourceConstraint('too many enrolments under way; try again shortly');
-      const secret = newTotpSecret();
-      pending.set(key, { secret, expires: now + PENDING_TTL_MS });
-      const uri = otpauthUri(secret, `${user}@${ctx.host}`, opts.issuer);
-      const png = await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, scale: 4 });
+      const started = await api.startTotp(user, key);
+      if (!started.ok) {
+        if (started.reason === 'busy') throw StanzaError.resourceConstraint('too many enrolments under way; try again shortly');
+        return done('Two-factor authentication is already on; turn it off first to enrol a new device.', 'warn');
+      }
+      const { uri, secret, qr } = started.enrolment;
       const f = buildForm(
         'form',
         [
           { var: 'qr', type: 'fixed', label: 'Scan this QR code with an authenticator app', values: ['Or enter the secret by hand.'] },
           { var: 'uri', type: 'text-single', label: 'otpauth URI', values: [uri] },
-          { var: 'secret', type: 'text-single', label: 'Secret (base32)', values: [base32Encode(secret)] },
+          { var: 'secret', type: 'text-single', label: 'Secret (base32)', values: [secret] },
           { var: 'code', type: 'text-single', label: 'The 6-digit code your app shows now', required: true },
         ],
         { title: 'Turn on two-factor authentication', instructions: 'Add this account to your authenticator app, then enter the code it shows.', formType: SECURITY_NODE },
       );
       // XEP-0221: the QR code as a data: URI image on the field that introduces it.
       const field = f.getChildren('field').find((c) => c.attrs.var === 'qr')!;
-      field.cnode(xml('media', { xmlns: MEDIA_NS }, xml('uri', { type: 'image/png' }, png)));
+      field.cnode(xml('media', { xmlns: MEDIA_NS }, xml('uri', { type: 'image/png' }, qr)));
       return { status: 'executing', form: f };
     }
-    const p = pending.get(key);
-    if (!p || p.expires < Date.now()) return done('This enrolment expired; start again.', 'error');
-    const code = (form.value('code') ?? '').replace(/\s/g, '');
-    const step = matchTotp(p.secret, code, Date.now(), opts.window);
-    if (step === undefined) return done('That code does not match; start again and check the clock of your device.', 'error');
-    pending.delete(key);
-    const codes = await store.enableTotp(user, base32Encode(p.secret), step, opts.recoveryCodes);
-    await api.audit(user, 'second-factor-enabled', { by: from.toString() });
+    const confirmed = await api.confirmTotp(user, key, form.value('code') ?? '', from.toString());
+    if (!confirmed.ok) {
+      return confirmed.reason === 'expired'
+        ? done('This enrolment expired; start again.', 'error')
+        : done('That code does not match; start again and check the clock of your device.', 'error');
+    }
     return {
       status: 'completed',
       note: { type: 'info', text: 'Two-factor authentication is on. Keep the recovery codes somewhere safe: each works once instead of a code.' },
-      form: buildForm('result', [{ var: 'recovery-codes', type: 'text-multi', label: 'Recovery codes', values: codes }], { title: 'Recovery codes', formType: SECURITY_NODE }),
+      form: buildForm('result', [{ var: 'recovery-codes', type: 'text-multi', label: 'Recovery codes', values: confirmed.recoveryCodes }], { title: 'Recovery codes', formType: SECURITY_NODE }),
     };
   });
 
   command('totp-disable', 'Turn off two-factor authentication', async (user, from, form, stage) => {
-    if (!(await store.totp(user))) return done('Two-factor authentication is not on.', 'warn');
+    if (!(await api.totpEnabled(user))) return done('Two-factor authentication is not on.', 'warn');
     if (stage === 0 || !form) {
       return {
         status: 'executing',
         form: buildForm('form', [{ var: 'code', type: 'text-single', label: 'A current code, or a recovery code', required: true }], { title: 'Turn off two-factor authentication', formType: SECURITY_NODE }),
       };
     }
-    const result = await opts.check(user, form.value('code') ?? '');
+    const result = await api.disableTotp(user, form.value('code') ?? '', from.toString());
     if (!result.ok) return done(result.reason === 'throttled' ? 'Too many wrong codes; try again later.' : 'Wrong or already used code.', 'error');
-    await store.disableTotp(user);
-    await api.audit(user, 'second-factor-disabled', { by: from.toString() });
     return done('Two-factor authentication is off.');
   });
 
@@ -107,14 +88,15 @@ export function registerSecurityCommands(ctx: ModuleContext<unknown>, commands: 
       };
     }
     const label = (form.value('label') ?? '').trim();
-    if (label === '' || label.length > 64) throw StanzaError.badRequest('label must be 1 to 64 characters');
-    if ((await store.appPasswords(user)).length >= opts.maxAppPasswords) return done('Too many app passwords; revoke one first.', 'error');
-    const { id, password } = await store.createAppPassword(user, label);
-    await api.audit(user, 'app-password-created', { id, label, by: from.toString() });
+    const created = await api.createAppPassword(user, label, from.toString());
+    if (!created.ok) {
+      if (created.reason === 'bad-label') throw StanzaError.badRequest(`label must be 1 to ${MAX_LABEL} characters`);
+      return done('Too many app passwords; revoke one first.', 'error');
+    }
     return {
       status: 'completed',
       note: { type: 'info', text: 'Enter this password in that client instead of your account password. It is shown only now.' },
-      form: buildForm('result', [{ var: 'id', type: 'text-single', label: 'Id', values: [id] }, { var: 'password', type: 'text-single', label: 'App password', values: [password] }], { title: label, formType: SECURITY_NODE }),
+      form: buildForm('result', [{ var: 'id', type: 'text-single', label: 'Id', values: [created.id] }, { var: 'password', type: 'text-single', label: 'App password', values: [created.password] }], { title: label, formType: SECURITY_NODE }),
     };
   });
 

@@ -8,18 +8,12 @@
 import { defineModule, duration, Jid, z } from '../../lib/module-api.js';
 import type { AuthDecision, AuthOutcome, SessionHandle } from '../../lib/module-api.js';
 import adhoc from '../adhoc/index.js';
-import { securityMigrations, SecurityStore, type AppPassword, type SecurityEvent } from './store.js';
+import { securityMigrations, SecurityStore } from './store.js';
+import { securityApi, type SecurityApi } from './api.js';
 import { checkCode, totpTask } from './second-factor.js';
 import { registerSecurityCommands } from './commands.js';
 
-export interface SecurityApi {
-  appPasswords(user: string): Promise<AppPassword[]>;
-  /** Deletes an app password and ends the sessions that logged in with it. */
-  revokeAppPassword(user: string, id: string, by: string): Promise<boolean>;
-  /** Records a security event for `user`: a structured log line and a row in their audit log. */
-  audit(user: string, kind: string, detail: Record<string, unknown>): Promise<void>;
-  events(user: string, limit: number): Promise<SecurityEvent[]>;
-}
+export type { SecurityApi } from './api.js';
 
 export default defineModule({
   name: 'security',
@@ -104,26 +98,26 @@ export default defineModule({
       return sessions.length;
     }
 
-    const api: SecurityApi = {
-      appPasswords: (user) => store.appPasswords(user),
-      async revokeAppPassword(user, id, by) {
-        const gone = await store.revokeAppPassword(user, id);
-        if (!gone) return false;
-        const ended = endSessions(user, (s) => s.client?.appPasswordId === id);
-        await audit(user, 'app-password-revoked', { id, by, sessionsEnded: ended });
-        return true;
-      },
-      audit,
-      events: (user, limit) => store.events(user, limit),
-    };
+    async function revokeAppPassword(user: string, id: string, by: string): Promise<boolean> {
+      const gone = await store.revokeAppPassword(user, id);
+      if (!gone) return false;
+      const ended = endSessions(user, (s) => s.client?.appPasswordId === id);
+      await audit(user, 'app-password-revoked', { id, by, sessionsEnded: ended });
+      return true;
+    }
 
-    registerSecurityCommands(ctx, ctx.deps.get(adhoc), store, api, {
+    const api: SecurityApi = securityApi({
+      host: ctx.host,
+      store,
       issuer: ctx.config.totp.issuer ?? ctx.host,
       window: ctx.config.totp.window,
       recoveryCodes: ctx.config.totp.recoveryCodes,
       maxAppPasswords: ctx.config.maxAppPasswords,
       check,
+      audit,
+      revokeAppPassword,
     });
+    registerSecurityCommands(ctx, ctx.deps.get(adhoc), api);
 
     ctx.on('account/deleted', async ({ host, user }) => {
       if (host === ctx.host) await store.deleteAccount(user);

@@ -83,6 +83,12 @@ export class SecurityStore {
     return row ? { secret: String(row.secret), lastStep: Number(row.last_step), failures: Number(row.failures), failedSince: Number(row.failed_since) } : undefined;
   }
 
+  async totpEnabledAmong(users: readonly string[]): Promise<Set<string>> {
+    if (users.length === 0) return new Set();
+    const rows = await this.db.selectFrom('security_totp').select('username').where('host', '=', this.host).where('username', 'in', [...users]).execute();
+    return new Set(rows.map((r) => String(r.username)));
+  }
+
   /**
    * Counts a wrong code in the database, so that every node sees the same count: a new window
    * starts when the last one is over. Returns the count within the current window.

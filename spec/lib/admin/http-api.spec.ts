@@ -29,6 +29,7 @@ const ROUTES: Array<{ method: string; template: string; path: string; scope: Tok
   { method: 'POST', template: '/users/{jid}/disable', path: 'users/nobody%40localhost/disable', scope: 'users:write' },
   { method: 'POST', template: '/users/{jid}/enable', path: 'users/nobody%40localhost/enable', scope: 'users:write' },
   { method: 'POST', template: '/users/{jid}/password', path: 'users/nobody%40localhost/password', scope: 'users:write' },
+  { method: 'DELETE', template: '/users/{jid}/second-factor', path: 'users/nobody%40localhost/second-factor', scope: 'users:write' },
   { method: 'GET', template: '/sessions', path: 'sessions', scope: 'sessions:read' },
   { method: 'DELETE', template: '/sessions/{jid}', path: 'sessions/nobody%40localhost%2Fx', scope: 'sessions:write' },
   { method: 'GET', template: '/rooms', path: 'rooms', scope: 'rooms:read' },
