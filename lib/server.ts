@@ -161,6 +161,8 @@ export async function startServer(config: ParleyConfig, options: StartOptions = 
       accountFailures: config.auth.throttle.accountFailures,
       ipFailures: config.auth.throttle.ipFailures,
       windowMs: config.auth.throttle.window,
+      failureDelayMs: config.auth.throttle.failureDelay,
+      maxFailureDelayMs: config.auth.throttle.maxFailureDelay,
     });
     const l = config.limits;
     const inFlight = new Set<Promise<void>>();

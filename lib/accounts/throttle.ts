@@ -13,6 +13,13 @@ export interface LoginThrottleOptions {
   lockoutMs?: number;
   /** Longest lockout, ms. Default 15 minutes. */
   maxLockoutMs?: number;
+  /**
+   * The answer to a failed attempt waits this long, doubled for each further failure of the
+   * account or address in the window (capped by maxFailureDelayMs); 0 turns it off. Default 250.
+   */
+  failureDelayMs?: number;
+  /** Longest wait before a failure is answered, ms. Default 4000. */
+  maxFailureDelayMs?: number;
   /** Most addresses and accounts remembered (each kind). Default 10000. */
   maxEntries?: number;
   /** Clock, for tests. */
@@ -106,6 +113,8 @@ export class LoginThrottle {
   private readonly windowMs: number;
   private readonly lockoutMs: number;
   private readonly maxLockoutMs: number;
+  private readonly failureDelayMs: number;
+  private readonly maxFailureDelayMs: number;
   private readonly now: () => number;
   private readonly ips: Table;
   private readonly accounts: Table;
@@ -114,6 +123,9 @@ export class LoginThrottle {
     this.windowMs = options.windowMs ?? 5 * 60_000;
     this.lockoutMs = options.lockoutMs ?? 60_000;
     this.maxLockoutMs = options.maxLockoutMs ?? 15 * 60_000;
+    this.failureDelayMs = options.failureDelayMs ?? 250;
+    this.maxFailureDelayMs = options.maxFailureDelayMs ?? 4000;
+    if (!(this.failureDelayMs >= 0) || !(this.maxFailureDelayMs >= 0)) throw new RangeError('LoginThrottle: failure delays must be at least 0');
     this.now = options.now ?? Date.now;
     const maxEntries = options.maxEntries ?? 10_000;
     this.ips = new Table(options.ipFailures ?? 20, maxEntries);
@@ -143,6 +155,19 @@ export class LoginThrottle {
     const now = this.now();
     this.record(this.ips, throttleAddressKey(ip), now);
     if (account !== undefined) this.record(this.accounts, account, now);
+  }
+
+  /**
+   * How long to wait before answering the failure just recorded: grows with the failures of the
+   * account and of the address in the window, so guessing gets slower long before the lockout.
+   */
+  failureDelay(ip: string, account?: string): number {
+    if (this.failureDelayMs === 0) return 0;
+    const now = this.now();
+    const recent = (e: Entry | undefined) => (e === undefined ? 0 : e.failures.filter((t) => now - t < this.windowMs).length);
+    const n = Math.max(recent(this.ips.peek(throttleAddressKey(ip))), account === undefined ? 0 : recent(this.accounts.peek(account)));
+    if (n === 0) return 0;
+    return Math.min(this.failureDelayMs * 2 ** Math.min(n - 1, 20), this.maxFailureDelayMs);
   }
 
   /**

@@ -167,6 +167,10 @@ const auth = z.strictObject({
       accountFailures: positiveInt.default(5),
       ipFailures: positiveInt.default(20),
       window: duration().prefault('5m'),
+      /** A failed login is answered after this, doubled per further failure in the window; 0 s: at once. */
+      failureDelay: duration().prefault('250ms'),
+      /** The longest wait before a failed login is answered. */
+      maxFailureDelay: duration().prefault('4s'),
     })
     .prefault({}),
 });

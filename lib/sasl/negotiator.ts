@@ -197,8 +197,11 @@ export class SaslNegotiator {
     return this.finish(mechanism, result);
   }
 
-  /** Ends the attempt: counts it for the throttle and reports it. */
-  private finish(mechanism: string, step: SaslStep): SaslStep {
+  /**
+   * Ends the attempt: counts it for the throttle and reports it. A counted failure is answered
+   * only after the throttle's progressive delay (the stream reads nothing meanwhile).
+   */
+  private finish(mechanism: string, step: SaslStep): SaslStep | Promise<SaslStep> {
     const { throttle, remoteAddress } = this.opts;
     if (step.kind === 'success') {
       this.state = { kind: 'succeeded' };
@@ -213,6 +216,10 @@ export class SaslNegotiator {
       // forever), and neither is an abort.
       if (step.condition !== 'temporary-auth-failure' && step.condition !== 'aborted') {
         throttle.failed(remoteAddress, this.account);
+        this.opts.onResult?.(mechanism, 'failure');
+        const delay = throttle.failureDelay(remoteAddress, this.account);
+        if (delay > 0) return new Promise<SaslStep>((resolve) => setTimeout(() => resolve(step), delay).unref());
+        return step;
       }
       this.opts.onResult?.(mechanism, 'failure');
     }

@@ -116,4 +116,21 @@ describe('LoginThrottle', () => {
     t.failed('2001:db8::2');
     expect(t.check('2001:db8::ffff').allowed).to.equal(false);
   });
+
+  it('answers failures after a delay that doubles per failure of the account or the address, up to a cap', () => {
+    const t = make({ failureDelayMs: 250, maxFailureDelayMs: 1000, accountFailures: 10, ipFailures: 10 });
+    expect(t.failureDelay('192.0.2.1', 'a@x')).to.equal(0);
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      t.failed('192.0.2.1', 'a@x');
+      delays.push(t.failureDelay('192.0.2.1', 'a@x'));
+    }
+    expect(delays).to.deep.equal([250, 500, 1000, 1000]);
+    // Another address guessing the same account waits as long; the account's count governs.
+    expect(t.failureDelay('198.51.100.7', 'a@x')).to.equal(1000);
+    // Once the window has passed, the past is forgiven.
+    now += 6 * 60_000;
+    expect(t.failureDelay('192.0.2.1', 'a@x')).to.equal(0);
+    expect(make({ failureDelayMs: 0 }).failureDelay('192.0.2.1')).to.equal(0);
+  });
 });

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { expect } from 'chai';
 import { LoginThrottle } from '../../../lib/accounts/throttle.js';
 import type { SaslContext, SaslExchange, SaslMechanism, SaslStep } from '../../../lib/sasl/mechanism.js';
@@ -35,7 +36,7 @@ describe('SaslNegotiator', () => {
   after(async () => a.close());
   beforeEach(() => {
     now = 1_000_000;
-    throttle = new LoginThrottle({ now: () => now });
+    throttle = new LoginThrottle({ now: () => now, failureDelayMs: 0 });
   });
 
   function negotiator(over: Partial<SaslNegotiatorOptions> & { ctx?: SaslContext } = {}): SaslNegotiator {
@@ -183,6 +184,23 @@ describe('SaslNegotiator', () => {
   });
 
   describe('throttling', () => {
+    it('answers each further failure later (progressive delay), and a success at once', async () => {
+      throttle = new LoginThrottle({ now: () => now, failureDelayMs: 60, maxFailureDelayMs: 1000 });
+      const timed = async (password: string) => {
+        const t0 = performance.now();
+        const step = await negotiator().begin('PLAIN', plain('juliet', password));
+        return { step, ms: performance.now() - t0 };
+      };
+      const first = await timed('wrong');
+      const second = await timed('wrong');
+      expect(first.step).to.include({ condition: 'not-authorized' });
+      expect(first.ms).to.be.at.least(55);
+      expect(second.ms).to.be.at.least(115);
+      const ok = await timed('r0m30');
+      expect(ok.step).to.include({ kind: 'success' });
+      expect(ok.ms).to.be.below(first.ms + 50);
+    });
+
     it('locks an account after 5 failures with temporary-auth-failure, even for the right password, then lets it in again', async () => {
       for (let i = 0; i < 5; i++) {
         expect(await negotiator().begin('PLAIN', plain('juliet', 'wrong'))).to.include({ condition: 'not-authorized' });
