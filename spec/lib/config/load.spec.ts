@@ -47,7 +47,7 @@ describe('config loading', () => {
       ]);
       expect(config.tls).to.deep.equal({ certificates: '/srv/parley/certs', generate: false, requireEncryption: true, minVersion: 'TLSv1.2' });
       expect(config.storage).to.deep.equal({ driver: 'sqlite', path: '/srv/parley/data/parley.db' });
-      expect(config.auth).to.deep.equal({ scramIterations: 10000, allowPlain: true, throttle: { accountFailures: 5, ipFailures: 20, window: 300_000 } });
+      expect(config.auth).to.deep.equal({ scramIterations: 10000, allowPlain: true, throttle: { accountFailures: 5, ipFailures: 20, window: 300_000, failureDelay: 250, maxFailureDelay: 4000 } });
       expect(config.limits.stanzaSize).to.equal(256 * 1024);
       expect(config.limits.preAuthStanzaSize).to.equal(16 * 1024);
       expect(config.limits.unauthenticatedTimeout).to.equal(30_000);
