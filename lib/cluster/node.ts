@@ -332,8 +332,9 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     if (!el) return;
     if (entry.k === 'r') {
       // A request the sending node made itself (an admin tool asking a room it does not own):
-      // its waiter is there, so the reply goes back there.
-      if (el.name === 'iq' && (el.attrs.type === 'get' || el.attrs.type === 'set') && typeof el.attrs.id === 'string') {
+      // its waiter is there, so the reply goes back there. A reply to a full JID (a session)
+      // finds its way through the directory.
+      if (el.name === 'iq' && (el.attrs.type === 'get' || el.attrs.type === 'set') && typeof el.attrs.id === 'string' && Jid.tryParse(el.attrs.from as string | undefined)?.resource === undefined) {
         this.replyRoutes.set(`${prep(el.attrs.to)}\u0000${prep(el.attrs.from)}\u0000${el.attrs.id}`, { node: entry.n, at: Date.now() });
       }
       await this.deps.router.route(el);

@@ -10,7 +10,7 @@ import { escapeAttr, loggedIn, nextId, XMLNS, type RawClient, type XNode } from 
 import type { TestServer } from '../helpers/server.js';
 import { clusterSkipReason, newWorld, REDIS_URL, sleep, startNode, type ClusterWorld } from '../lib/cluster/nodes.js';
 import { chat, roundTrip } from '../modules/sm/wire.js';
-import { CAM, iq, runCommand } from './helpers-security.js';
+import { authenticate, CAM, iq, newClientId, runCommand, securedStream } from './helpers-security.js';
 import { Jid } from '../../lib/jid/jid.js';
 
 const ADMIN = 'http://jabber.org/protocol/admin';
@@ -139,6 +139,23 @@ describe('e2e: administering a cluster of two nodes', function () {
     expect(err.child('not-authorized', 'urn:ietf:params:xml:ns:xmpp-streams')).to.not.equal(undefined);
     // The manager's own session (node a, password login) stays.
     await roundTrip(manager);
+  });
+
+  it('XEP-0494: revoking a FAST client on node a ends its session bound on node b', async () => {
+    const flo = await user('flo');
+    const phone = newClientId();
+    const onB = await securedStream(b);
+    clients.push(onB);
+    const ok = await authenticate(onB, { user: flo, mechanism: 'PLAIN', secret: 'secret-pw', clientId: phone, software: 'Phone', requestToken: true });
+    expect(ok.name, ok.toString()).to.equal('success');
+    await sleep(300);
+    const manager = await login(a, flo, { resource: 'manager' });
+    const list = await iq(manager, 'get', undefined, `<list xmlns='${CAM}'/>`);
+    const entry = list.child('clients', CAM)!.children.find((x) => x.child('auth')?.child('fast'))!;
+    expect(entry.attrs.connected, 'the phone is online on node b').to.equal('true');
+    expect((await iq(manager, 'set', undefined, `<revoke xmlns='${CAM}' id='${entry.attrs.id}'/>`)).attrs.type).to.equal('result');
+    const err = await onB.streamError();
+    expect(err.child('not-authorized', 'urn:ietf:params:xml:ns:xmpp-streams')).to.not.equal(undefined);
   });
 
   it('admin operations: lists and destroys a room held by the other node', async () => {
