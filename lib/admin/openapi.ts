@@ -67,7 +67,7 @@ export function openApiDocument(): Schema {
         }),
       },
       '/sessions': {
-        get: op('List the sessions bound on this node', 'sessions:read', { parameters: [hostParam] }, { 200: ok('Sessions', { type: 'object', properties: { sessions: { type: 'array', items: ref('Session') } } }) }),
+        get: op('List the sessions bound on every node (in a cluster: each with its node)', 'sessions:read', { parameters: [hostParam] }, { 200: ok('Sessions', { type: 'object', properties: { sessions: { type: 'array', items: ref('Session') } } }) }),
       },
       '/sessions/{jid}': {
         delete: op('End a session (stream error policy-violation)', 'sessions:write', { parameters: [jidParam('The full JID, user@domain/resource.')] }, { 200: ok('Ended', ref('JidResult')), ...errors(400, 404) }),
@@ -108,7 +108,7 @@ export function openApiDocument(): Schema {
         UserPage: { type: 'object', properties: { users: { type: 'array', items: ref('User') }, next: { type: ['string', 'null'], description: 'Pass as `after` for the next page; absent on the last page.' } } },
         Session: {
           type: 'object',
-          properties: { jid: { type: 'string' }, host: { type: 'string' }, remoteAddress: { type: 'string' }, secure: { type: 'boolean' }, available: { type: 'boolean' }, hibernating: { type: 'boolean' }, priority: { type: 'integer' } },
+          properties: { jid: { type: 'string' }, host: { type: 'string' }, remoteAddress: { type: 'string' }, secure: { type: 'boolean' }, available: { type: 'boolean' }, hibernating: { type: 'boolean' }, priority: { type: 'integer' }, node: { type: 'string' } },
         },
         Room: { type: 'object', properties: { jid: { type: 'string' }, title: { type: ['string', 'null'] }, persistent: { type: 'boolean' }, public: { type: 'boolean' }, occupants: { type: 'integer' } } },
         Stats: {

@@ -13,6 +13,7 @@ import type { Router } from '../routing/router.js';
 import type { MucApi } from '../../modules/muc/index.js';
 import { mucAdmin, type RoomSummary } from '../../modules/muc/admin-api.js';
 import type { SecurityApi } from '../../modules/security/api.js';
+import { ClusterNode } from '../cluster/node.js';
 
 export const MAX_PAGE = 500;
 
@@ -35,6 +36,8 @@ export interface SessionEntry {
   available: boolean;
   hibernating: boolean;
   priority: number;
+  /** In a cluster: the node the session is bound on. */
+  node?: string;
 }
 
 export interface ServerStats {
@@ -213,9 +216,11 @@ export class AdminOperations {
   // ------------------------------------------------------------------ sessions
 
   listSessions(host?: string): SessionEntry[] {
-    const all = this.sessionDirectory().all(host === undefined ? undefined : this.host(host));
+    // Every node's sessions in a cluster (the others' as this node's directory replica has them).
+    const all = this.sessionDirectory().everywhere(host === undefined ? undefined : this.host(host));
     return all
       .map((s) => ({
+        ...(s.node === undefined ? {} : { node: s.node }),
         jid: s.jid.toString(),
         host: s.host,
         remoteAddress: s.remoteAddress,
@@ -279,7 +284,14 @@ export class AdminOperations {
     const api = this.deps.moduleApi?.(host, 'muc') as MucApi | undefined;
     if (!api || !this.deps.router) return undefined;
     const router = this.deps.router;
-    return mucAdmin({ muc: api, host, storage: this.deps.storage, request: (iq) => router.request(iq, 10_000) });
+    const cluster = router.cluster instanceof ClusterNode ? router.cluster : undefined;
+    return mucAdmin({
+      muc: api,
+      host,
+      storage: this.deps.storage,
+      request: (iq) => router.request(iq, 10_000),
+      ...(cluster ? { roomsElsewhere: (domain: string) => cluster.servicesElsewhere(domain) } : {}),
+    });
   }
 
   // ------------------------------------------------------------------ server
@@ -303,7 +315,7 @@ export class AdminOperations {
       version: this.deps.version ?? 'unknown',
       hosts: [...this.deps.hosts],
       uptimeSeconds: Math.floor((Date.now() - (this.deps.startedAt ?? Date.now())) / 1000),
-      sessions: this.deps.sessions?.size ?? 0,
+      sessions: this.deps.sessions?.sizeEverywhere ?? 0,
       accounts: await this.countUsers(),
       connections,
       stanzas: { in: stanzasIn, out: stanzasOut },

@@ -298,6 +298,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
   of(bare: string): SessionHandle[] { return this.replica.of(bare); }
   get(bare: string, resource: string): SessionHandle | undefined { return this.replica.get(bare, resource); }
   countOf(bare: string): number { return this.replica.countOf(bare); }
+  all(host?: string): SessionHandle[] { return this.replica.all(host); }
 
   /** The sessions of the other nodes this node knows of. */
   get remoteCount(): number { return this.replica.size; }
@@ -330,6 +331,12 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     const el = entry.x === undefined ? undefined : safeParse(entry.x);
     if (!el) return;
     if (entry.k === 'r') {
+      // A request the sending node made itself (an admin tool asking a room it does not own):
+      // its waiter is there, so the reply goes back there. A reply to a full JID (a session)
+      // finds its way through the directory.
+      if (el.name === 'iq' && (el.attrs.type === 'get' || el.attrs.type === 'set') && typeof el.attrs.id === 'string' && Jid.tryParse(el.attrs.from as string | undefined)?.resource === undefined) {
+        this.replyRoutes.set(`${prep(el.attrs.to)}\u0000${prep(el.attrs.from)}\u0000${el.attrs.id}`, { node: entry.n, at: Date.now() });
+      }
       await this.deps.router.route(el);
       return;
     }
@@ -369,6 +376,22 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
       this.owners.set(jid, owner);
     }
     return owner === this.name ? undefined : owner;
+  }
+
+  /** The service JIDs of a domain (MUC rooms) that the other live nodes hold. */
+  async servicesElsewhere(domain: string): Promise<string[]> {
+    const k = this.keys;
+    const out: string[] = [];
+    const suffix = `@${domain}`;
+    for (const node of await this.cmd.smembers(k.nodes)) {
+      if (node === this.name || this.dead.has(node)) continue;
+      const claimed = (await this.cmd.smembers(k.owned(node))).filter((jid) => jid.endsWith(suffix));
+      if (claimed.length === 0) continue;
+      // The owned set keeps what a node once claimed: the owner key says who holds it now.
+      const owners = await this.cmd.mget(claimed.map((jid) => k.owner(jid)));
+      for (const [i, jid] of claimed.entries()) if (owners[i] === node) out.push(jid);
+    }
+    return out;
   }
 
   /** Whether this node owns a service JID (as far as its cache knows). */

@@ -84,6 +84,12 @@ export class RemoteSessions {
     return this.byAccount.get(bare)?.size ?? 0;
   }
 
+  all(host?: string): SessionHandle[] {
+    const out: SessionHandle[] = [];
+    for (const s of this.byId.values()) if (host === undefined || s.host === host) out.push(s);
+    return out;
+  }
+
   nodes(): string[] {
     return [...this.byNode.keys()];
   }

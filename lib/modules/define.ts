@@ -180,7 +180,7 @@ export interface SessionView {
   of(account: Jid): SessionHandle[];
   /** The session bound to a full JID. */
   get(full: Jid): SessionHandle | undefined;
-  /** Every session bound on this host. */
+  /** Every session bound on this host, on every node of a cluster. */
   all(): SessionHandle[];
 }
 

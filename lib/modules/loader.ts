@@ -254,7 +254,7 @@ function createContext(
     sessions: {
       of: (account) => deps.sessions.of(account),
       get: (full) => deps.sessions.get(full),
-      all: () => deps.sessions.all(host),
+      all: () => deps.sessions.everywhere(host),
     },
     sessionState<T>(key: string, initial: () => T): SessionStateKey<T> {
       return { name: `${name}:${key}`, initial };

@@ -10,6 +10,8 @@ export interface DirectoryReplica {
   of(bare: string): SessionHandle[];
   get(bare: string, resource: string): SessionHandle | undefined;
   countOf(bare: string): number;
+  /** Every session of the other nodes (optionally of one host). */
+  all(host?: string): SessionHandle[];
   /** A local session was bound, changed (presence, state) or removed: tell the other nodes. */
   bound(session: C2sSession): void;
   removed(session: C2sSession): void;
@@ -107,6 +109,17 @@ export class SessionDirectory {
       for (const s of resources.values()) if (host === undefined || s.host === host) out.push(s);
     }
     return out;
+  }
+
+  /** The sessions bound on every node of a cluster (this node's first), or on this one alone. */
+  everywhere(host?: string): SessionHandle[] {
+    const mine: SessionHandle[] = this.all(host);
+    return this.replica ? mine.concat(this.replica.all(host)) : mine;
+  }
+
+  /** Sessions bound on every node of a cluster. */
+  get sizeEverywhere(): number {
+    return this.replica ? this.count + this.replica.all().length : this.count;
   }
 
   /** Sessions bound on this node. */

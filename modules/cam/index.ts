@@ -1,7 +1,7 @@
 // XEP-0494 Client Access Management: a user lists what has access to their account (clients
 // holding FAST tokens, app passwords, bound sessions with the user agent they gave at SASL2) and
 // revokes any of them. Revocation deletes the credential from the shared store, so no node
-// accepts it again, and ends that client's sessions here.
+// accepts it again, and ends that client's sessions on every node (RemoteSession.close goes over Redis).
 import { defineModule, StanzaError, xml, z } from '../../lib/module-api.js';
 import type { Element } from '../../lib/module-api.js';
 import fast from '../fast/index.js';

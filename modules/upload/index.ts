@@ -9,6 +9,7 @@ import type { Element, IqStanza, Stanza } from '../../lib/module-api.js';
 import disco from '../disco/index.js';
 import { UploadStore, uploadMigrations } from './store.js';
 import { UploadHttp } from './http.js';
+import { checkSharedDir } from './shared-dir.js';
 import { UPLOAD_PATH, cleanContentType, cleanFilename, newSlotId, sign } from './slots.js';
 
 export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
@@ -64,12 +65,13 @@ export default defineModule({
      */
     url: z.url({ protocol: /^https?$/ }).optional(),
   }),
-  setup(ctx): UploadApi {
+  async setup(ctx): Promise<UploadApi> {
     const cfg = ctx.config;
     const domain = Jid.parse(cfg.domain ?? `upload.${ctx.host}`).domain;
     const dir = isAbsolute(cfg.path) ? cfg.path : resolve(ctx.server.storageDir ?? resolve('data'), cfg.path);
     const store = new UploadStore(ctx.storage, ctx.host);
     const keyval = ctx.keyval('upload');
+    if (ctx.server.cluster) await checkSharedDir(dir, ctx.host, keyval);
 
     // The HMAC key of PUT URLs: made on first start, shared by every node through storage.
     let secret: Promise<Buffer> | undefined;

@@ -42,6 +42,8 @@ export async function clusterSkipReason(): Promise<string | undefined> {
 export interface ClusterWorld {
   readonly prefix: string;
   readonly pgUrl: string;
+  /** The upload directory every node shares (README: upload storage is one shared directory). */
+  readonly uploads: string;
   /** Deletes every Redis key of this cluster. */
   cleanup(): Promise<void>;
 }
@@ -50,10 +52,13 @@ export async function newWorld(): Promise<ClusterWorld> {
   const prefix = `parley-test-${randomBytes(5).toString('hex')}:`;
   const db = await sharedPostgres();
   const schema = await db.schema();
+  const uploads = mkdtempSync(join(tmpdir(), 'parley-uploads-'));
   return {
     prefix,
     pgUrl: db.url(schema),
+    uploads,
     async cleanup() {
+      rmSync(uploads, { recursive: true, force: true });
       const r = new Redis(REDIS_URL);
       try {
         const keys = await r.keys(`${prefix}*`);
@@ -72,11 +77,14 @@ export function clusterConfig(world: ClusterWorld, node: string, extra: Record<s
   return {
     storage: { driver: 'postgres', url: world.pgUrl },
     cluster: { redis: REDIS_URL, node, prefix: world.prefix, ...FAST, ...extra },
+    modules: { upload: { path: world.uploads } },
   };
 }
 
 export async function startNode(world: ClusterWorld, node: string, overrides: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<TestServer> {
-  return startTestServer({ ...clusterConfig(world, node, extra), ...overrides });
+  const config = clusterConfig(world, node, extra);
+  const modules = { ...(config.modules as Record<string, unknown>), ...((overrides.modules as Record<string, unknown> | undefined) ?? {}) };
+  return startTestServer({ ...config, ...overrides, modules });
 }
 
 /** A node in a child process; `port` is its c2s port. */

@@ -86,6 +86,7 @@ describe('SessionDirectory with a cluster replica', () => {
       of: (bare) => remote.of(bare),
       get: (bare, res) => remote.get(bare, res),
       countOf: (bare) => remote.countOf(bare),
+      all: (host) => remote.all(host),
       bound: (s) => changes.push(`bound ${s.jid.toString()} ${s.available}`),
       removed: (s) => changes.push(`removed ${s.jid.toString()}`),
     });
