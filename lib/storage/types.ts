@@ -96,5 +96,11 @@ export interface ArchiveStore {
   count(host: string, user: string, q?: Omit<ArchiveQuery, 'limit' | 'after' | 'before' | 'reverse'>): Promise<number>;
   /** Deletes the given ids, or everything older than `before` (ms), or all when neither is given. */
   delete(host: string, user: string, which?: { ids?: string[]; olderThan?: number }): Promise<number>;
+  /**
+   * Replaces the stored value of one item in place (a tombstone), in one statement: its id, time,
+   * peer and place in archive order stay. Waits for appends still pending, so an item appended
+   * just before is found. False when the account has no item with that id.
+   */
+  replace(host: string, user: string, id: string, value: string): Promise<boolean>;
   deleteAccount(host: string, user: string): Promise<void>;
 }
