@@ -89,7 +89,7 @@ export interface ArchivePage {
   complete: boolean;
 }
 
-/** Append-only ordered logs per account: offline queues, message archives. */
+/** Ordered logs per account (offline queues, message archives): appended to; a value may be replaced in place (tombstones). */
 export interface ArchiveStore {
   append(host: string, user: string, item: ArchiveItem): Promise<void>;
   query(host: string, user: string, q: ArchiveQuery): Promise<ArchivePage>;
