@@ -163,6 +163,19 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
 
     delete: remove,
 
+    async replace(host, user, id, value) {
+      await settled();
+      const result = await db
+        .updateTable('archive')
+        .set({ value })
+        .where('host', '=', host)
+        .where('user', '=', user)
+        .where('store', '=', store)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
     async deleteAccount(host, user) {
       await remove(host, user);
     },

@@ -89,12 +89,18 @@ export interface ArchivePage {
   complete: boolean;
 }
 
-/** Append-only ordered logs per account: offline queues, message archives. */
+/** Ordered logs per account (offline queues, message archives): appended to; a value may be replaced in place (tombstones). */
 export interface ArchiveStore {
   append(host: string, user: string, item: ArchiveItem): Promise<void>;
   query(host: string, user: string, q: ArchiveQuery): Promise<ArchivePage>;
   count(host: string, user: string, q?: Omit<ArchiveQuery, 'limit' | 'after' | 'before' | 'reverse'>): Promise<number>;
   /** Deletes the given ids, or everything older than `before` (ms), or all when neither is given. */
   delete(host: string, user: string, which?: { ids?: string[]; olderThan?: number }): Promise<number>;
+  /**
+   * Replaces the stored value of one item in place (a tombstone), in one statement: its id, time,
+   * peer and place in archive order stay. Waits for appends still pending, so an item appended
+   * just before is found. False when the account has no item with that id.
+   */
+  replace(host: string, user: string, id: string, value: string): Promise<boolean>;
   deleteAccount(host: string, user: string): Promise<void>;
 }

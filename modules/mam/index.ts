@@ -39,8 +39,6 @@ const FIRST_PURGE_MS = 60_000;
  */
 const RETRACT_WINDOW = 1000;
 const RETRACT_PAGE = 100;
-/** Items of one millisecond rewritten in order around a tombstone; beyond, only the one is. */
-const SAME_MS_LIMIT = 100;
 /**
  * Archive writes that may wait for the disk at once, across this host's accounts; beyond, a
  * message waits for its own write before it goes on (back-pressure instead of a growing queue).
@@ -158,12 +156,8 @@ const mam = defineModule({
         xml('retracted', { xmlns: NS.retract, id: retraction.attrs.id as string | undefined, stamp: formatDateTime(now) }),
         origin ? cloneElement(origin) : null,
       );
-      // COMPAT(core): the archive store has no update. The items of that millisecond are taken out
-      // and put back in their order, the one retracted replaced: ids, times and order stay.
-      const same = await store.query(ctx.host, account, { start: item.when, end: item.when, limit: SAME_MS_LIMIT });
-      const batch = same.complete ? same.items : [item];
-      await store.delete(ctx.host, account, { ids: batch.map((i) => i.id) });
-      for (const i of batch) await store.append(ctx.host, account, i.id === item.id ? { ...i, value: tomb.toString() } : i);
+      // In place, in one statement: id, time, peer and archive order stay (XEP-0313 §3.2).
+      await store.replace(ctx.host, account, item.id, tomb.toString());
     }
 
     /** Whether a storable message goes into `user`'s archive (XEP-0441 §2.3); no promise when the answer is known. */

@@ -131,18 +131,13 @@ export class RoomArchive {
   }
 
   /**
-   * Replaces a stored message (a moderation tombstone, XEP-0425 §4). The generic store is
-   * append-only, so the items of that millisecond are taken out and put back in their order with
-   * the one replaced: the archive order (time, then arrival) and every UID stay as they were.
+   * Replaces a stored message in place (a moderation tombstone, XEP-0425 §4): the archive order
+   * (time, then arrival) and the UID stay as they were. False when the room has no such message.
    */
   async replace(room: string, id: string, message: Element): Promise<boolean> {
+    // The room's own writes (an append, then its pruning) finish first; the store waits for its batcher.
     await this.settled(room);
-    const target = (await this.store.query(this.host, room, { ids: [id], limit: 1 })).items[0];
-    if (!target) return false;
-    const same = await this.store.query(this.host, room, { start: target.when, end: target.when, limit: 1000 });
-    await this.store.delete(this.host, room, { ids: same.items.map((i) => i.id) });
-    for (const item of same.items) await this.store.append(this.host, room, item.id === id ? { ...item, value: message.toString() } : item);
-    return true;
+    return this.store.replace(this.host, room, id, message.toString());
   }
 
   /** Keeps only the newest `keep` messages (a room that does not log keeps just its join history). */

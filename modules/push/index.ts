@@ -8,6 +8,8 @@
 // two are seen on the session's outgoing stanzas (`stanza/outgoing`, which also runs while a
 // session hibernates); the last on `message/inbound`, for registrations no bound session owns
 // (or whose session is not available, so that a message to the bare JID goes past it).
+// Messages written before the connection dropped but never acknowledged were likely lost with
+// it: when the session starts hibernating, one notification sums them up (sm's `onHibernate`).
 // A session owns the registrations it enabled, and, after a restart, the one enabled from its
 // resource.
 //
@@ -26,6 +28,7 @@ import type { Element, IqStanza, SessionHandle } from '../../lib/module-api.js';
 import csi from '../csi/index.js';
 import pep from '../pep/index.js';
 import { NS_MDS } from '../mds/index.js';
+import sm from '../sm/index.js';
 import { pushEventFor, trackRoomNick, type PushEvent, type RoomNicks } from './important.js';
 import { NS_PUSH, Publisher } from './publisher.js';
 import { registrationKey, RegistrationStore, type Registration } from './registrations.js';
@@ -61,7 +64,7 @@ const push = defineModule({
   xeps: [{ xep: 357, version: '0.4.1', status: 'complete', note: 'summary with message count and sender; bodies opt-in; group chat mentions' }],
   features: { account: [NS_PUSH] },
   defaultEnabled: true,
-  optional: [csi, pep],
+  optional: [csi, pep, sm],
   config: z.strictObject({
     /** `when-requested`: a client may ask for message bodies in its notifications; `never`: they are never sent. */
     includeBody: z.enum(['never', 'when-requested']).default('never'),
@@ -189,13 +192,27 @@ const push = defineModule({
     /** Sessions each stanza was already looked at for: CSI puts held stanzas through the filters again. */
     const seen = new WeakMap<Element, Set<string>>();
 
-    async function notifyOwned(session: SessionHandle, event: PushEvent): Promise<void> {
+    async function notifyOwned(session: SessionHandle, event: PushEvent, count = 1): Promise<void> {
       const user = session.jid.local!;
       const sessions = ctx.sessions.of(session.jid.bare());
       for (const reg of await store.list(user)) {
         const owner = ownerOf(reg, sessions);
-        if (owner === session) publisher.notify(user, reg, event);
+        if (owner === session) publisher.notify(user, reg, event, count);
       }
+    }
+
+    /**
+     * The push a message written to `session` warrants, the first time it is looked at for that
+     * session; undefined otherwise (CSI re-filters held stanzas; a resumed session resends).
+     */
+    function firstPushFor(session: SessionHandle, stanza: Element): PushEvent | undefined {
+      const ids = seen.get(stanza) ?? new Set<string>();
+      if (ids.has(session.id)) return undefined;
+      ids.add(session.id);
+      seen.set(stanza, ids);
+      // Offline storage handing its messages over: each was pushed when it was stored.
+      if (stanza.getChildren('delay', NS.delay).some((d) => d.attrs.from === ctx.host)) return undefined;
+      return pushEventFor(stanza, session.get(stateKey).nicks, session.jid.bare().toString());
     }
 
     // Before CSI, which holds presence (and so a room's self-presence) of an inactive session.
@@ -208,17 +225,31 @@ const push = defineModule({
       }
       if (stanza.name !== 'message') return undefined;
       if (!session.hibernating && !csiApi?.isInactive(session)) return undefined;
-      const ids = seen.get(stanza) ?? new Set<string>();
-      if (ids.has(session.id)) return undefined;
-      ids.add(session.id);
-      seen.set(stanza, ids);
-      // Offline storage handing its messages over: each was pushed when it was stored.
-      if (stanza.getChildren('delay', NS.delay).some((d) => d.attrs.from === ctx.host)) return undefined;
-      const event = pushEventFor(stanza, st.nicks, session.jid.bare().toString());
+      const event = firstPushFor(session, stanza);
       if (!event) return undefined;
       notifyOwned(session, event).catch((err: unknown) => ctx.log.warn({ err }, 'push notification failed'));
       return undefined;
     }, { before: ['csi'] });
+
+    // The connection dropped with messages in flight: the device may never have seen them. What
+    // was already pushed (written while inactive, or while hibernating before a resumption) is
+    // not counted again.
+    if (ctx.deps.has(sm)) {
+      ctx.deps.get(sm).onHibernate((session, unacked) => {
+        if (session.host !== ctx.host || session.jid.local === undefined) return;
+        let count = 0;
+        let last: PushEvent | undefined;
+        for (const stanza of unacked) {
+          if (stanza.name !== 'message') continue;
+          const event = firstPushFor(session, stanza);
+          if (!event) continue;
+          count++;
+          last = event;
+        }
+        if (last === undefined) return;
+        notifyOwned(session, last, count).catch((err: unknown) => ctx.log.warn({ err }, 'push notification failed'));
+      });
+    }
 
     // Devices with no session: the message goes to offline storage (or, with other sessions
     // online, to them and the archive, from which this device will sync).

@@ -66,8 +66,8 @@ export class Publisher {
 
   constructor(private readonly deps: PublisherDeps, private readonly opts: PublisherOptions) {}
 
-  /** Something for this device happened: it will be told, now or when its rate allows. */
-  notify(user: string, reg: Registration, event: PushEvent): void {
+  /** `count` things for this device happened, `event` the last: it will be told, now or when its rate allows. */
+  notify(user: string, reg: Registration, event: PushEvent, count = 1): void {
     const key = this.key(user, reg);
     let d = this.devices.get(key);
     if (!d) {
@@ -76,7 +76,7 @@ export class Publisher {
       this.devices.set(key, d);
     }
     d.reg = reg;
-    d.count++;
+    d.count += count;
     d.last = event;
     d.dirty = true;
     this.schedule(d);

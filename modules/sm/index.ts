@@ -50,6 +50,14 @@ interface Expired {
 
 const MAX_EXPIRED = 10_000;
 
+/** Told when a resumable session starts hibernating, with what it sent and was not acknowledged, oldest first. */
+export type HibernationListener = (session: SessionHandle, unacked: readonly Element[]) => void;
+
+export interface SmApi {
+  /** Calls `listener` each time a session's connection is lost and the session waits to be resumed. */
+  onHibernate(listener: HibernationListener): void;
+}
+
 const sm = defineModule({
   name: 'sm',
   xeps: [{ xep: 198, version: '1.6.3', status: 'complete', note: 'client streams; no location' }],
@@ -68,8 +76,9 @@ const sm = defineModule({
       .prefault('30s')
       .refine((ms) => ms >= 10, { message: 'must be at least 10ms' }),
   }),
-  setup(ctx) {
+  setup(ctx): SmApi {
     const cfg = ctx.config;
+    const hibernationListeners: HibernationListener[] = [];
     const maxSeconds = Math.max(1, Math.floor(cfg.resumeTimeout / 1000));
     const smKey = ctx.sessionState<SmState | undefined>('sm', () => undefined);
     /** Resumable sessions by SM-ID. */
@@ -297,6 +306,16 @@ const sm = defineModule({
         st.cancelExpiry = undefined;
         if (session.hibernating) session.close('connection-timeout', 'stream management: not resumed in time');
       }, st.max * 1000);
+      if (hibernationListeners.length > 0) {
+        const unacked = st.queue.pending();
+        for (const listener of hibernationListeners) {
+          try {
+            listener(session, unacked);
+          } catch (err) {
+            ctx.log.warn({ err, jid: session.jid.toString() }, 'a hibernation listener failed');
+          }
+        }
+      }
       return 'claimed';
     });
 
@@ -356,6 +375,8 @@ const sm = defineModule({
       reply.cnode(StanzaError.serviceUnavailable().toElement());
       await ctx.send(reply);
     }
+
+    return { onHibernate: (listener) => void hibernationListeners.push(listener) };
   },
 });
 

@@ -507,6 +507,43 @@ export function describeStorage(name: string, backendOrSkip: StorageBackend | st
           expect(ids((await offline.query(H, U, { limit: 10 })).items)).to.deep.equal(['m1']);
         });
       });
+
+      describe('replace', () => {
+        it('replaces the value of one item, keeping its id, time, peer and place among items of the same millisecond', async () => {
+          for (const id of ['a', 'b', 'c']) await archive.append(H, U, { id, when: T0, with: ROMEO, value: `v-${id}` });
+          await archive.append(H, U, { id: 'd', when: T0 + 1, value: 'v-d' });
+          const before = (await archive.query(H, U, { limit: 10 })).items;
+
+          expect(await archive.replace(H, U, 'b', '<tombstone/>')).to.equal(true);
+
+          const after = (await archive.query(H, U, { limit: 10 })).items;
+          expect(after).to.deep.equal(before.map((i) => (i.id === 'b' ? { ...i, value: '<tombstone/>' } : i)));
+          expect(ids((await archive.query(H, U, { limit: 10, reverse: true })).items)).to.deep.equal(['d', 'c', 'b', 'a']);
+          // Cursors on the replaced item still work: its position is unchanged.
+          expect(ids((await archive.query(H, U, { after: 'b', limit: 10 })).items)).to.deep.equal(['c', 'd']);
+        });
+
+        it('answers false for an unknown id, and for an id of another account, host or store', async () => {
+          await archive.append(H, 'romeo', item(1));
+          await archive.append('example.net', U, item(1));
+          await database.archive('offline').append(H, U, item(1));
+          expect(await archive.replace(H, U, 'm1', 'x')).to.equal(false);
+          expect(await archive.replace(H, U, 'nope', 'x')).to.equal(false);
+          expect(ids((await archive.query(H, 'romeo', { limit: 10 })).items)).to.deep.equal(['m1']);
+          expect((await archive.query(H, 'romeo', { limit: 10 })).items[0]!.value).to.equal(item(1).value);
+          expect((await archive.query('example.net', U, { limit: 10 })).items[0]!.value).to.equal(item(1).value);
+          expect((await database.archive('offline').query(H, U, { limit: 10 })).items[0]!.value).to.equal(item(1).value);
+        });
+
+        it('finds an item whose append is still waiting for its group commit', async () => {
+          // Not awaited: the append is queued in the batcher when replace runs.
+          const appended = archive.append(H, U, item(1));
+          const replaced = archive.replace(H, U, 'm1', 'replaced');
+          expect(await replaced).to.equal(true);
+          await appended;
+          expect((await archive.query(H, U, { limit: 10 })).items.map((i) => i.value)).to.deep.equal(['replaced']);
+        });
+      });
     });
 
     describe('migrate', () => {

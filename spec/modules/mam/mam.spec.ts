@@ -707,6 +707,31 @@ describe('mam (XEP-0313, XEP-0359, XEP-0441, XEP-0424)', () => {
       expect(q.bodies.slice(0, 3)).to.deep.equal([null, 'm1', 'm2']);
     });
 
+    it('rewrites only the retracted row in place: the other rows of that millisecond are untouched', async () => {
+      const archive = h.storage.archive('mam');
+      const when = Date.parse('2024-05-01T12:00:00.000Z');
+      for (const i of [0, 1, 2, 3, 4]) {
+        await archive.append('example.com', 'alice', {
+          id: `row${i}`, when, with: 'bob@example.com',
+          value: xml('message', { from: 'bob@example.com/pc', to: 'alice@example.com/laptop', type: 'chat', id: `r${i}` }, body(`r${i}`)).toString(),
+        });
+      }
+      // The rows as stored, insertion numbers included: a delete and re-append would renumber them.
+      const rows = async () =>
+        (await h.storage.db.selectFrom('archive').select(['seq', 'id', 'ts', 'with_jid', 'value'])
+          .where('host', '=', 'example.com').where('user', '=', 'alice').where('store', '=', 'mam')
+          .where('ts', '=', when).orderBy('seq').execute())
+          .map((r: { seq: unknown; id: string; ts: unknown; with_jid: string | null; value: string }) => ({ ...r, seq: Number(r.seq), ts: Number(r.ts) }));
+      const before = await rows();
+      await bob.send(retraction('retract-10', 'row2'));
+      await laptop.next((s) => s.attrs.id === 'retract-10');
+      const after = await rows();
+      expect(after.filter((r) => r.id !== 'row2')).to.deep.equal(before.filter((r) => r.id !== 'row2'));
+      const [was, now] = [before.find((r) => r.id === 'row2')!, after.find((r) => r.id === 'row2')!];
+      expect({ ...now, value: undefined }).to.deep.equal({ ...was, value: undefined });
+      expect(now.value).to.contain('retracted').and.not.contain('<body>');
+    });
+
     it('keeps a retraction in the archive even when it is itself the target of one (XEP-0424 §5)', async () => {
       await fromBob('oops');
       await bob.send(retraction('retract-8', 'b-oops'));

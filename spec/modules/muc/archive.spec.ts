@@ -358,6 +358,31 @@ describe('muc: history and the room archive (XEP-0045 §7.2.13, XEP-0313, XEP-04
       expect((await historyOf(w.h.clients.find((c) => c.jid.local === 'carol')!)).map(bodyOf)).to.deep.equal([]);
     });
 
+    it('rewrites only the moderated row in place: the other rows of that millisecond are untouched', async () => {
+      const archive = w.h.storage.archive('muc');
+      const when = Date.now() - 60_000;
+      for (const i of [0, 1, 2, 3, 4]) {
+        await archive.append(SERVICE, 'coven', {
+          id: `row${i}`, when, with: 'bob@example.com',
+          value: xml('message', { type: 'groupchat', from: roomJid('coven', 'hecate'), id: `r${i}` }, xml('body', {}, `r${i}`)).toString(),
+        });
+      }
+      // The rows as stored, insertion numbers included: a delete and re-append would renumber them.
+      const rows = async () =>
+        (await w.h.storage.db.selectFrom('archive').select(['seq', 'id', 'ts', 'with_jid', 'value'])
+          .where('host', '=', SERVICE).where('user', '=', 'coven').where('store', '=', 'muc')
+          .where('ts', '=', when).orderBy('seq').execute())
+          .map((r: { seq: unknown; id: string; ts: unknown; with_jid: string | null; value: string }) => ({ ...r, seq: Number(r.seq), ts: Number(r.ts) }));
+      const before = await rows();
+      const reply = await alice.set(xml('moderate', { xmlns: 'urn:xmpp:message-moderate:1', id: 'row2' }, xml('retract', { xmlns: 'urn:xmpp:message-retract:1' })), ROOM);
+      expect(reply.attrs.type).to.equal('result');
+      const after = await rows();
+      expect(after.filter((r) => r.id !== 'row2')).to.deep.equal(before.filter((r) => r.id !== 'row2'));
+      const [was, now] = [before.find((r) => r.id === 'row2')!, after.find((r) => r.id === 'row2')!];
+      expect({ ...now, value: undefined }).to.deep.equal({ ...was, value: undefined });
+      expect(now.value).to.contain('retracted').and.not.contain('<body>');
+    });
+
     it('understands the 0.x request (apply-to with message-moderate:0)', async () => {
       const id = await spam();
       const reply = await alice.set(
