@@ -13,8 +13,8 @@ import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import { pool } from './pool.js';
 import { cpuSeconds } from './proc.js';
-import { removeDir, sleep, stopAll, tempDir, writeCertificate, type ServerUnderTest } from './server-common.js';
-import { launchParley } from './server-parley.js';
+import { removeDir, sleep, stopAll, tempDir, writeCertificate, type PreparedServer, type RunningServer } from './server-common.js';
+import { prepareParley } from './server-parley.js';
 import { Samples } from './stats.js';
 import { XmlSplitter } from './xml-splitter.js';
 import { escapeXml, type Account, type Endpoint } from './xmpp-client.js';
@@ -253,7 +253,8 @@ async function main(): Promise<void> {
   const tlsMode: Endpoint['tls'] = values.tls;
   const account = (i: number): Account => ({ user: `${values['user-prefix']}${i}`, password: values.password });
 
-  let server: ServerUnderTest | undefined;
+  let prepared: PreparedServer | undefined;
+  let server: RunningServer | undefined;
   let certDir: string | undefined;
   let endpoint: Endpoint;
   if (values.port !== undefined) {
@@ -261,16 +262,17 @@ async function main(): Promise<void> {
   } else {
     certDir = tempDir('resume-cert');
     const cert = writeCertificate(certDir, values.domain);
-    server = await launchParley({
+    prepared = await prepareParley({
       domain: values.domain, tls: tlsMode, userPrefix: values['user-prefix'], password: values.password, accounts: sessions, cert,
-      say: (line) => console.log(`  ${line}`),
+      openFiles: 10_000, say: (line: string) => console.log(`  ${line}`),
     });
+    server = await prepared.start();
     endpoint = server.endpoint;
   }
   const pid = server?.pid;
   const open: Stream[] = [];
   try {
-    console.log(`resume cost: ${sessions} sessions, ${concurrency} at a time, ${tlsMode}, against ${server?.label ?? `${endpoint.host}:${endpoint.port}`}`);
+    console.log(`resume cost: ${sessions} sessions, ${concurrency} at a time, ${tlsMode}, against ${prepared?.label ?? `${endpoint.host}:${endpoint.port}`}`);
     const loginCpu0 = pid === undefined ? undefined : cpuSeconds(pid);
     const hibernated: Hibernated[] = new Array<Hibernated>(sessions);
       await pool(sessions, concurrency, async (i) => {
@@ -307,6 +309,7 @@ async function main(): Promise<void> {
   } finally {
     for (const s of open) s.destroy();
     await server?.stop();
+    await prepared?.dispose();
     if (certDir !== undefined) removeDir(certDir);
   }
 }

@@ -93,7 +93,7 @@ export async function prepareParley(ctx: LaunchContext, opts: { archive?: Archiv
         storage: { driver: 'sqlite', path: dbFile },
         auth: { scramIterations: SCRAM_ITERATIONS },
         // Rate limits off, as on the other servers: the benchmark measures the server, not its policy.
-        limits: { connectionsPerIp: 1_000_000, stanzasPerSecond: 1_000_000, bytesPerSecond: '1 GiB' },
+        limits: { connectionsPerIp: 1_000_000, newConnectionsPerIpPerMinute: 1_000_000, stanzasPerSecond: 1_000_000, bytesPerSecond: '1 GiB' },
         modules: { muc: { messageRate: { perSecond: 1_000_000, burst: 1_000_000 } } },
         log: { level: 'warn', pretty: false },
       };
