@@ -235,7 +235,9 @@ function newTlsChannel(socket: TLSSocket): TlsChannel {
     version,
     bindings() {
       const order: ChannelBindingType[] = ['tls-exporter', 'tls-unique', 'tls-server-end-point'];
-      return order.filter((t) => bindingData(t) !== undefined);
+      // tls-exporter is defined exactly on TLS 1.3: its keying material (tens of microseconds)
+      // is exported only when an exchange uses it, not for every stream's feature list.
+      return order.filter((t) => (t === 'tls-exporter' ? version === 'TLSv1.3' : bindingData(t) !== undefined));
     },
     bindingData,
   };
