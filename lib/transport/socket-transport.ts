@@ -1,6 +1,7 @@
 // TCP and TLS sockets as a StreamTransport, with in-place STARTTLS upgrade.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { noteServerContext } from '../sasl/mechanism.js';
 import type { StreamTransport, TlsProvider } from './types.js';
 
 export class SocketTransport implements StreamTransport {
@@ -87,17 +88,27 @@ export class SocketTransport implements StreamTransport {
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');
     raw.removeAllListeners('error');
+    // The context the handshake ends up with (the default, or the one SNI picked), so the
+    // certificate's channel binding can be shared by every connection that uses it.
+    let context = this.tls.secureContext();
+    const provider = this.tls;
     const secure = new TLSSocket(raw, {
       isServer: true,
-      secureContext: this.tls.secureContext(),
-      SNICallback: (name, cb) => this.tls!.sniCallback(name, cb),
+      secureContext: context,
+      SNICallback: (name, cb) => provider.sniCallback(name, (err, picked) => {
+        if (picked !== undefined) context = picked;
+        cb(err, picked);
+      }),
       minVersion: this.minVersion,
     } as ConstructorParameters<typeof TLSSocket>[1]);
     this.socket = secure;
     this.attach(secure);
     raw.on('close', () => this.fireClose());
     await new Promise<void>((resolve, reject) => {
-      secure.once('secure', () => resolve());
+      secure.once('secure', () => {
+        noteServerContext(secure, context);
+        resolve();
+      });
       secure.once('error', reject);
       secure.once('close', () => reject(new Error('closed during TLS handshake')));
     });

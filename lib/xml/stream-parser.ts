@@ -241,11 +241,56 @@ function validUtf8Prefix(b: Uint8Array): number {
   return end;
 }
 
+/**
+ * How often parsers of quiet streams give back their saxes instance (a few KiB each, most of an
+ * idle connection's JS heap): a parser untouched for a whole period between two sweeps releases
+ * it, and builds a new one when the next bytes arrive.
+ */
+export const IDLE_RELEASE_MS = 15_000;
+
+/** Parsers that hold a saxes instance and may go quiet; swept by one timer for all of them. */
+const holding = new Set<StreamParser>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function track(parser: StreamParser): void {
+  holding.add(parser);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweepIdleParsers, IDLE_RELEASE_MS);
+    sweeper.unref();
+  }
+}
+
+/**
+ * One sweep: parsers written to since the last one are kept; the others release their saxes if
+ * they are between top-level elements, and leave the set either way (the next write brings them
+ * back), so the set holds only recently active parsers.
+ */
+export function sweepIdleParsers(): void {
+  for (const parser of holding) {
+    if (parser.touchedSinceSweep()) continue;
+    parser.releaseParser();
+    holding.delete(parser);
+  }
+  if (holding.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/** Escapes an attribute value for the replayed root tag (double quotes). */
+function quoteAttr(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+}
+
 export class StreamParser {
   private readonly handlers: StreamParserHandlers;
   private limits: XmlLimits;
   private decoder: TextDecoder;
-  private sax: SaxesParser<SaxOptions>;
+  /** null while released (idle between top-level elements); rebuilt from `rootReplay`. */
+  private sax: SaxesParser<SaxOptions> | null;
+  /** The stream header's name and namespace declarations, to rebuild saxes' context. */
+  private rootReplay = '';
+  private touched = false;
   /** Bumped by reset(); a handler that sees it change stops the old document. */
   private generation = 0;
   private failed = false;
@@ -290,10 +335,41 @@ export class StreamParser {
     this.sax = this.createSax();
   }
 
+  /** Whether this parser holds a saxes instance (false while released for idleness). */
+  get holdsParser(): boolean {
+    return this.sax !== null;
+  }
+
+  /** @internal For the sweep: whether write() ran since the last call, and clears the mark. */
+  touchedSinceSweep(): boolean {
+    const t = this.touched;
+    this.touched = false;
+    return t;
+  }
+
+  /**
+   * Drops the saxes instance when nothing of the stream is half-read: between top-level
+   * elements, no pending delivery, no partial UTF-8 sequence. The next write rebuilds it with
+   * the stream header's namespace context. Returns whether it was released.
+   */
+  releaseParser(): boolean {
+    if (this.sax === null) return true;
+    const closed = this.failed || this.phase === CLOSED;
+    const between = this.rootOpen && this.phase === GAP && this.stack.length === 0 && this.pending === null && this.carry === null;
+    if (!closed && !between) return false;
+    this.sax = null;
+    this.piece = '';
+    return true;
+  }
+
   /** Feeds raw bytes. Never throws for bad input (errors go to onError); exceptions thrown by
    * the handlers themselves propagate and leave the parser failed. */
   write(chunk: Buffer | Uint8Array): void {
     if (this.failed || this.phase === CLOSED) return;
+    if (!this.touched) {
+      this.touched = true;
+      track(this);
+    }
     const gen = this.generation;
     try {
       if (!this.sawFirstByte && chunk.length > 0) {
@@ -321,6 +397,7 @@ export class StreamParser {
     this.generation++;
     this.decoder = newDecoder();
     this.sax = this.createSax();
+    this.rootReplay = '';
     this.failed = false;
     this.phase = PROLOG;
     this.sawFirstByte = false;
@@ -348,8 +425,10 @@ export class StreamParser {
 
   // -------------------------------------------------------------------------------------------
 
-  private createSax(): SaxesParser<SaxOptions> {
+  private createSax(replay?: string): SaxesParser<SaxOptions> {
     const sax = createSaxes();
+    // The replayed header goes in before any handler is attached: it was checked when it came.
+    if (replay !== undefined) sax.write(replay);
     sax.on('error', (err) => this.onSaxError(err));
     sax.on('xmldecl', (decl) => {
       const problem = xmlDeclProblem(decl);
@@ -415,6 +494,10 @@ export class StreamParser {
       if (text.charCodeAt(k) !== LT) this.fail('not-well-formed', 'text between top-level elements');
       if (k > 0) piece = text.slice(k);
     }
+    if (this.sax === null) {
+      this.sax = this.createSax(this.rootReplay);
+      this.saxFed = this.rootReplay.length;
+    }
     this.piece = piece;
     this.pieceAscii = !NON_ASCII.test(piece);
     this.pieceBase = this.saxFed;
@@ -446,7 +529,7 @@ export class StreamParser {
 
   /** Index in `piece` just after the character saxes last consumed. */
   private here(): number {
-    return this.sax.position - this.pieceBase;
+    return this.sax!.position - this.pieceBase;
   }
 
   private checkUnitSize(bytes: number): void {
@@ -504,11 +587,14 @@ export class StreamParser {
     this.checkUnitSize(this.count + this.bytes(this.countFrom, this.here()));
     const attrs: Record<string, string> = {};
     const src = tag.attributes;
+    let declarations = '';
     for (const key in src) {
       const a = src[key];
+      if (a.prefix === 'xmlns' || a.name === 'xmlns') declarations += ` ${a.name}="${quoteAttr(a.value)}"`;
       if (a.prefix !== 'xmlns') attrs[a.name] = a.value;
     }
-    this.streamNs = this.sax.resolve('') ?? '';
+    this.rootReplay = `<${tag.name}${declarations}>`;
+    this.streamNs = this.sax!.resolve('') ?? '';
     this.rootOpen = true;
     this.phase = GAP;
     this.gapFrom = this.here();

@@ -4,6 +4,7 @@ import {
   DEFAULT_LIMITS,
   PREAUTH_LIMITS,
   StreamParser,
+  sweepIdleParsers,
   XmlStreamError,
 } from '../../../lib/xml/stream-parser.js';
 import type { XmlLimits } from '../../../lib/xml/stream-parser.js';
@@ -773,5 +774,64 @@ describe('StreamParser', () => {
         expect(h.errors.length).to.be.at.most(1);
       }
     });
+  });
+});
+
+describe('StreamParser releasing saxes while idle', () => {
+  const feed = (h: Harness, s: string) => h.parser.write(Buffer.from(s, 'utf8'));
+  const quietSweep = () => {
+    sweepIdleParsers(); // marks written-to parsers as seen
+    sweepIdleParsers(); // releases those untouched since
+  };
+
+  it('releases between stanzas and parses the next one in the same namespace context', () => {
+    const h = harness();
+    feed(h, "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:x='urn:example:x' to='example.com' version='1.0'>");
+    feed(h, "<message to='a@example.com'><body>one</body></message>");
+    quietSweep();
+    expect(h.parser.holdsParser).to.equal(false);
+
+    feed(h, "<message to='b@example.com'><x:thing a='1'/><body>two &amp; more</body></message>");
+    expect(h.parser.holdsParser).to.equal(true);
+    expect(h.elements).to.have.length(2);
+    const second = h.elements[1]!;
+    expect(second.attrs.xmlns).to.equal(h.elements[0]!.attrs.xmlns);
+    expect(second.getChildText('body')).to.equal('two & more');
+    expect(second.getChild('thing', 'urn:example:x')).to.not.equal(undefined);
+
+    quietSweep();
+    feed(h, '</stream:stream>');
+    expect(h.closes).to.equal(1);
+    expect(h.errors).to.deep.equal([]);
+  });
+
+  it('keeps a parser that is in the middle of a stanza, and one written to since the last sweep', () => {
+    const h = harness();
+    feed(h, HEADER);
+    feed(h, "<message><body>half");
+    quietSweep();
+    expect(h.parser.holdsParser, 'mid-stanza').to.equal(true);
+    feed(h, ' done</body></message>');
+    sweepIdleParsers();
+    expect(h.parser.holdsParser, 'written since the last sweep').to.equal(true);
+    expect(h.elements[0]!.getChildText('body')).to.equal('half done');
+  });
+
+  it('still enforces the stanza size limit and well-formedness after a release', () => {
+    const limits: XmlLimits = { ...DEFAULT_LIMITS, maxStanzaBytes: 200 };
+    const h = harness(limits);
+    feed(h, HEADER);
+    quietSweep();
+    feed(h, `<message><body>${'x'.repeat(150)}</body></message>`);
+    expect(h.elements).to.have.length(1);
+    quietSweep();
+    feed(h, `<message><body>${'x'.repeat(300)}</body></message>`);
+    expect(h.errors.map((e) => e.condition)).to.deep.equal(['policy-violation']);
+
+    const g = harness();
+    feed(g, HEADER);
+    quietSweep();
+    feed(g, '<message></iq>');
+    expect(g.errors.map((e) => e.condition)).to.deep.equal(['not-well-formed']);
   });
 });

@@ -1,0 +1,82 @@
+// SocketTransport's STARTTLS upgrade tells the SASL layer which certificate the handshake used,
+// so the tls-server-end-point binding (RFC 5929 §4.1) is computed once per certificate.
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import * as net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
+import { tlsChannelOf } from '../../../lib/sasl/mechanism.js';
+import { SocketTransport } from '../../../lib/transport/socket-transport.js';
+import type { TlsProvider } from '../../../lib/transport/types.js';
+import { rsaCert, type TestCert } from '../sasl/tls-fixture.js';
+
+/** Two certificates: `a` by default, `b` for clients that ask for b.example by SNI. */
+function provider(a: TestCert, b: TestCert): TlsProvider {
+  const ctxA = tls.createSecureContext({ key: a.key, cert: a.cert });
+  const ctxB = tls.createSecureContext({ key: b.key, cert: b.cert });
+  const pick = (name?: string): tls.SecureContext => (name === 'b.example' ? ctxB : ctxA);
+  return {
+    secureContext: pick,
+    sniCallback: (name, cb) => cb(null, pick(name)),
+    serverOptions: () => ({ SNICallback: (name, cb) => cb(null, pick(name)) }),
+    attach: () => undefined,
+  };
+}
+
+/** A plain TCP connection upgraded in place, as after <proceed/>. */
+async function upgraded(tlsProvider: TlsProvider, servername?: string): Promise<{ transport: SocketTransport; close(): Promise<void> }> {
+  const server = net.createServer();
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const raw = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const transport = new SocketTransport(await accepted, tlsProvider);
+  const client = tls.connect({ socket: raw, rejectUnauthorized: false, ...(servername ? { servername } : {}) });
+  client.on('error', () => undefined);
+  await Promise.all([transport.startTls(), new Promise((resolve) => client.once('secureConnect', resolve))]);
+  return {
+    transport,
+    async close() {
+      client.destroy();
+      transport.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('SocketTransport STARTTLS and channel binding', function () {
+  this.timeout(20_000);
+  const a = rsaCert('sha256');
+  const b = rsaCert('sha384');
+
+  it('computes the tls-server-end-point binding once per certificate, and right for each', async () => {
+    const tlsProvider = provider(a, b);
+    const original = tls.TLSSocket.prototype.getCertificate;
+    let reads = 0;
+    tls.TLSSocket.prototype.getCertificate = function (this: tls.TLSSocket) {
+      reads++;
+      return original.call(this);
+    };
+    const open: Array<{ close(): Promise<void> }> = [];
+    try {
+      const bindingOf = async (servername?: string): Promise<Buffer | undefined> => {
+        const conn = await upgraded(tlsProvider, servername);
+        open.push(conn);
+        return tlsChannelOf(conn.transport.tlsSocket!).bindingData('tls-server-end-point');
+      };
+      const first = await bindingOf();
+      const second = await bindingOf();
+      expect(first).to.deep.equal(createHash('sha256').update(a.der).digest());
+      expect(second).to.deep.equal(first);
+      expect(reads, 'one certificate read for two connections with the same certificate').to.equal(1);
+
+      // SNI picked the other certificate: its own binding (SHA-384 signature, SHA-384 hash).
+      const viaSni = await bindingOf('b.example');
+      expect(viaSni).to.deep.equal(createHash('sha384').update(b.der).digest());
+      expect(await bindingOf('b.example')).to.deep.equal(viaSni);
+      expect(reads).to.equal(2);
+    } finally {
+      tls.TLSSocket.prototype.getCertificate = original;
+      await Promise.all(open.map((c) => c.close()));
+    }
+  });
+});
