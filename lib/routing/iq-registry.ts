@@ -14,6 +14,11 @@ export type IqTarget = 'host' | 'self' | 'bare' | 'full';
 export interface IqOrigin {
   /** The local session that sent it; undefined for stanzas from other servers or modules. */
   session?: SessionHandle;
+  /**
+   * Runs `fn` once the reply to this IQ has been routed (written to the session, for a local
+   * one), for work that must follow the reply on the wire (XEP-0237 interim roster pushes).
+   */
+  afterReply?(fn: () => void): void;
 }
 
 export type IqResult = Element | void | undefined | StanzaError;

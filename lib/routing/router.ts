@@ -356,8 +356,10 @@ export class Router {
       return this.bounce(stanza, StanzaError.serviceUnavailable());
     }
     let result: Element | void | undefined | StanzaError;
+    const after: Array<() => void> = [];
+    const withAfter: IqOrigin = { ...origin, afterReply: (fn) => void after.push(fn) };
     try {
-      result = await handler(stanza, origin);
+      result = await handler(stanza, withAfter);
     } catch (err) {
       if (err instanceof StanzaError) result = err;
       else {
@@ -365,9 +367,13 @@ export class Router {
         result = StanzaError.internalServerError();
       }
     }
-    if (result instanceof StanzaError) return this.bounce(stanza, result);
-    const reply = xml('iq', { type: 'result', id: iq.id, from: to.toString(), to: iq.from.toString() }, result ?? null);
-    await this.route(reply);
+    if (result instanceof StanzaError) {
+      await this.bounce(stanza, result);
+    } else {
+      const reply = xml('iq', { type: 'result', id: iq.id, from: to.toString(), to: iq.from.toString() }, result ?? null);
+      await this.route(reply);
+    }
+    for (const fn of after) fn();
   }
 }
 

@@ -154,9 +154,11 @@ const roster = defineModule({
           // Pushes only when they cost less than the full roster.
           if (changes && changes.length < items.length) {
             // After the router has written the empty result (XEP-0237 §2.4 order).
-            ctx.setTimeout(() => {
+            const push = () => {
               sendInterimPushes(session, since).catch((err: unknown) => ctx.log.error({ err }, 'roster interim pushes failed'));
-            }, 0);
+            };
+            if (origin.afterReply) origin.afterReply(push);
+            else ctx.setTimeout(push, 0);
             return undefined;
           }
           return xml('query', { xmlns: NS.roster, ver }, items.map(itemElement));

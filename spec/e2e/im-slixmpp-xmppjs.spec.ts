@@ -256,7 +256,9 @@ describe('e2e: instant messaging, slixmpp ⇄ @xmpp/client', function () {
     const stale = await s.cmd({ cmd: 'roster_get', ver: v3 });
     expect(stale).to.include({ type: 'result', query: false });
     const interim = await s.waitFor(isPush, { after: sMark });
-    expect(s.events.indexOf(interim)).to.be.greaterThan(s.events.indexOf(stale));
+    // The wire order (result, then pushes) is asserted in spec/modules/roster/roster.spec.ts: here
+    // slixmpp reports a push it handles at once before the command result its coroutine awaits
+    // when both arrive in one read, so the driver's event order says nothing about the wire.
     expect(interim).to.include({ ver: v4, from: SAM });
     expect(interim.items).to.deep.equal([item(XENA, 'to')]);
     await s.cmd({ cmd: 'ping' });
