@@ -192,7 +192,10 @@ async function preparePgParley(ctx: LaunchContext, variant: ParleyPgVariant): Pr
     async start() {
       const port = await freePort();
       const prefix = benchRedisPrefix();
-      if (clustered) prefixes.push(prefix);
+      if (clustered) {
+        prefixes.push(prefix);
+        ctx.say(`${name}: ${variant.nodes} nodes on Redis key prefix ${prefix}`);
+      }
       const config = {
         hosts: [ctx.domain],
         listeners: [{ type: ctx.tls === 'direct' ? 'c2s-tls' : 'c2s', port, address: '127.0.0.1' }],
