@@ -38,8 +38,15 @@ export interface BenchOptions {
   mamClients: number;
   /** mam: items per page (RSM <max/>). */
   mamPage: number;
-  /** Parley cluster nodes; only 1 until `parley start --nodes N` exists (see bench/server-parley.ts). */
-  parleyNodes: number;
+  /**
+   * Parley on PostgreSQL, one column per entry: 1 = one process, N > 1 = `parley start --nodes N`
+   * with Redis. Undefined: one process on SQLite (the default).
+   */
+  parleyNodes: number[] | undefined;
+  /** PostgreSQL server for --parley-nodes / --compare-nodes (a throw-away database is made there). */
+  pgUrl: string;
+  /** Redis for the cluster (a unique key prefix, removed afterwards). */
+  redisUrl: string;
   tls: 'starttls' | 'direct';
   userPrefix: string;
   password: string;
@@ -93,8 +100,13 @@ Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATIO
   --mam-messages N      mam: archive size (default 1000000)
   --mam-clients N       mam: sessions querying at once (default 4)
   --mam-page N          mam: items per page (default 50)
-  --parley-nodes N      Parley cluster nodes (default 1; more needs \`parley start --nodes N\`,
-                        not yet available)
+  --parley-nodes N      Parley as N nodes (\`parley start --nodes N\`, one port) on PostgreSQL and
+                        Redis (default: one process on SQLite)
+  --compare-nodes LIST  one Parley column per node count, e.g. 1,2: "1 node, pg" (no cluster,
+                        PostgreSQL) beside "2 nodes" (PostgreSQL + Redis), so only clustering
+                        differs; each gets a throw-away database and Redis prefix
+  --pg URL              PostgreSQL for the two above (default postgres://postgres@127.0.0.1:5432/postgres)
+  --redis URL           Redis for the cluster (default redis://127.0.0.1:6379)
   --tls MODE            starttls (default) or direct (XEP-0368)
   --results FILE        JSON lines appended here (default .bench/results.jsonl)
   --report FILE         run nothing: print the table of the JSON lines in FILE (every line
@@ -128,6 +140,9 @@ const FLAGS = {
   'mam-clients': { type: 'string' },
   'mam-page': { type: 'string' },
   'parley-nodes': { type: 'string' },
+  'compare-nodes': { type: 'string' },
+  pg: { type: 'string' },
+  redis: { type: 'string' },
   tls: { type: 'string' },
   results: { type: 'string' },
   report: { type: 'string' },
@@ -144,6 +159,9 @@ const FLAGS = {
 type FlagName = keyof typeof FLAGS;
 
 export class OptionsError extends Error {}
+
+/** More nodes than this on one machine measures the scheduler, not Parley. */
+const MAX_NODES = 16;
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions | 'help' {
   const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
@@ -220,10 +238,20 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     idleSteps.sort((a, b) => a - b);
   }
 
-  const parleyNodes = number('parley-nodes', 1);
-  if (parleyNodes > 1) {
-    throw new OptionsError('--parley-nodes above 1 is not yet available: it needs `parley start --nodes N` (see bench/server-parley.ts)');
+  let parleyNodes: number[] | undefined;
+  const compareNodes = get('compare-nodes');
+  if (compareNodes !== undefined) {
+    if (get('parley-nodes') !== undefined) throw new OptionsError('--parley-nodes and --compare-nodes exclude each other (--compare-nodes 2 alone is --parley-nodes 2)');
+    parleyNodes = compareNodes.split(',').map((x) => Number(x.trim()));
+    if (parleyNodes.length === 0 || parleyNodes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_NODES) || new Set(parleyNodes).size !== parleyNodes.length) {
+      throw new OptionsError(`--compare-nodes must be a comma list of distinct node counts from 1 to ${MAX_NODES}, e.g. 1,2; got "${compareNodes}"`);
+    }
+  } else {
+    const n = number('parley-nodes', 1);
+    if (n > MAX_NODES) throw new OptionsError(`--parley-nodes must be at most ${MAX_NODES}, got ${n}`);
+    if (n > 1) parleyNodes = [n];
   }
+  if (parleyNodes !== undefined && external) throw new OptionsError('--parley-nodes and --compare-nodes start Parley; they cannot be combined with --host/--port');
 
   const tlsMode = get('tls') ?? 'starttls';
   if (tlsMode !== 'starttls' && tlsMode !== 'direct') throw new OptionsError(`--tls must be starttls or direct, got "${tlsMode}"`);
@@ -245,6 +273,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     mamClients: number('mam-clients', 4),
     mamPage: number('mam-page', 50),
     parleyNodes,
+    pgUrl: get('pg') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: get('redis') ?? 'redis://127.0.0.1:6379',
     tls: tlsMode,
     userPrefix: get('user-prefix') ?? 'bench',
     password: get('password') ?? 'bench-password',

@@ -3,9 +3,9 @@
 // process on data prepared once (accounts created before any timed part). Every figure printed
 // is measured in this run; every run's figures are appended to the results file as JSON lines.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureIdle } from './idle.js';
 import { measureLogins, warmLogins } from './logins.js';
@@ -18,7 +18,7 @@ import { appendResults, formatDetails, formatTable, type RunRecord, type ServerF
 import { logTail, registerAccounts, removeDir, sleep, stopAll, tempDir, writeCertificate, type LaunchContext, type PreparedServer, type RunningServer } from './server-common.js';
 import { ejabberdctlBinary, prepareEjabberd } from './server-ejabberd.js';
 import { ARCHIVE_SHAPE } from './server-parley-archive.js';
-import { prepareParley } from './server-parley.js';
+import { parleyServerName, prepareParley } from './server-parley.js';
 import { prepareProsody, prosodyBinary } from './server-prosody.js';
 import type { LoadTarget } from './target.js';
 
@@ -207,7 +207,9 @@ async function main(): Promise<number> {
     cert: writeCertificate(certDir, opts.domain),
     openFiles,
     say: (l) => say(`  ${l}`),
+    logDir: join(ROOT, '.bench', 'logs'),
   };
+  mkdirSync(ctx.logDir, { recursive: true });
   const failures: ServerFailure[] = [];
   const prepared: PreparedServer[] = [];
   const shown: Array<{ name: string; label: string; notes: string[] }> = [];
@@ -223,7 +225,19 @@ async function main(): Promise<number> {
       }
       say(`${name}: preparing (config, ${accounts} accounts)`);
       try {
-        if (name === 'parley') {
+        if (name === 'parley' && opts.parleyNodes !== undefined) {
+          for (const nodes of opts.parleyNodes) {
+            const pg = { nodes, pgUrl: opts.pgUrl, redisUrl: opts.redisUrl };
+            try {
+              prepared.push(await prepareParley(ctx, { pg }));
+            } catch (err) {
+              const server = parleyServerName(pg);
+              say(`${server}: could not be prepared: ${message(err)}`);
+              failures.push({ server, label: `Parley (${nodes} node${nodes > 1 ? 's' : ', pg'})`, repeat: undefined, error: message(err) });
+              shown.push({ name: server, label: `Parley (${nodes} node${nodes > 1 ? 's' : ', pg'})`, notes: [] });
+            }
+          }
+        } else if (name === 'parley') {
           prepared.push(await prepareParley(ctx, { archive: opts.phases.includes('mam') ? { ...ARCHIVE_SHAPE, messages: opts.mamMessages } : undefined }));
         } else if (name === 'prosody') prepared.push(await prepareProsody(ctx));
         else prepared.push(await prepareEjabberd(ctx));
@@ -326,17 +340,22 @@ function printReport(file: string): number {
     if (s === undefined) shown.push({ name: r.server, label: r.label, notes: [note] });
     else if (!s.notes.includes(note)) s.notes.push(note);
   }
-  const order = ['parley', 'prosody', 'ejabberd'];
-  shown.sort((a, b) => (order.indexOf(a.name) + 4) % 4 - (order.indexOf(b.name) + 4) % 4);
+  shown.sort((a, b) => serverRank(a.name) - serverRank(b.name));
   process.stdout.write(`${formatTable(records, shown, [])}\n\n${formatDetails(records, shown, [])}\n`);
   return 0;
 }
 
 /** Where a prepared server goes among those shown: the order of --target. */
 function resolveOrder(shown: Array<{ name: string }>, p: PreparedServer): number {
-  const order = ['parley', 'prosody', 'ejabberd', 'external'];
-  const i = shown.findIndex((s) => order.indexOf(s.name) > order.indexOf(p.name));
+  const i = shown.findIndex((s) => serverRank(s.name) > serverRank(p.name));
   return i < 0 ? shown.length : i;
+}
+
+/** Column order: Parley (SQLite, then by node count), Prosody, ejabberd, external. */
+function serverRank(name: string): number {
+  const pg = /^parley-pg-(\d+)$/.exec(name);
+  if (pg !== null) return 1 + Number(pg[1]) / 1000;
+  return { parley: 0, prosody: 2, ejabberd: 3, external: 4 }[name] ?? 5;
 }
 
 /** Prints what was measured so far when the run is interrupted. */

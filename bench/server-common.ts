@@ -50,6 +50,8 @@ export interface LaunchContext {
   openFiles: number;
   /** Progress lines for the operator. */
   say(line: string): void;
+  /** Where server logs are written so they outlive the run's temp dir (e.g. .bench/logs). */
+  logDir: string;
 }
 
 export interface CertificateFiles {

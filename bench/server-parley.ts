@@ -4,10 +4,10 @@
 // start: Parley has no in-band registration, and a `parley user add` per account would take
 // minutes. With the mam phase, a one-to-one archive is prefilled too (server-parley-archive.ts).
 //
-// Extension point for the cluster comparison: --parley-nodes N (options.ts) is refused above 1
-// until `parley start --nodes N` exists. Then start() below spawns that, on PostgreSQL + Redis
-// instead of SQLite, and sets capacityPct to N x 100; the pid is already the root of a process
-// tree, so the CPU and RSS of every node are measured without further change.
+// With `storage: {nodes, pgUrl, redisUrl}` (--parley-nodes / --compare-nodes), the data lives in a
+// throw-away PostgreSQL database instead, and with nodes > 1 start() spawns `parley start --nodes
+// N` with a cluster config on its own Redis prefix (server-parley-pg.ts). The pid is the root of
+// the process tree, so the CPU and RSS of every node are measured; capacityPct is N cores.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,8 @@ import { openDatabase } from '../lib/storage/database.js';
 import { openAccounts } from '../lib/accounts/service.js';
 import { pool } from './pool.js';
 import { fillArchive, type ArchiveShape } from './server-parley-archive.js';
-import { freePort, removeDir, spawnServer, startTracked, tempDir, type LaunchContext, type PreparedServer } from './server-common.js';
+import { benchRedisPrefix, clonePgAccounts, createBenchDatabase, redisProblem, removeRedisPrefix, waitForNodes } from './server-parley-pg.js';
+import { freePort, removeDir, spawnServer, startTracked, tempDir, trackForCleanup, type LaunchContext, type PreparedServer } from './server-common.js';
 
 /** PBKDF2 iterations for stored keys; ejabberd's fixed SCRAM count, set on all three. */
 export const SCRAM_ITERATIONS = 4096;
@@ -48,7 +49,25 @@ function cloneAccounts(dbFile: string, ctx: Pick<LaunchContext, 'domain' | 'user
   }
 }
 
-export async function prepareParley(ctx: LaunchContext, opts: { archive?: ArchiveShape } = {}): Promise<PreparedServer & { archiveMessages: number; fillSeconds: number }> {
+/** Parley on PostgreSQL: `nodes` processes (1 = no cluster, so only the database differs from SQLite). */
+export interface ParleyPgVariant {
+  nodes: number;
+  pgUrl: string;
+  redisUrl: string;
+}
+
+/** The column of a variant: "parley" on SQLite, "parley-pg-1", "parley-pg-2", ... */
+export function parleyServerName(variant: ParleyPgVariant | undefined): string {
+  return variant === undefined ? 'parley' : `parley-pg-${variant.nodes}`;
+}
+
+const CLUSTER_NODE = 'bench';
+
+export async function prepareParley(
+  ctx: LaunchContext,
+  opts: { archive?: ArchiveShape; pg?: ParleyPgVariant } = {},
+): Promise<PreparedServer & { archiveMessages: number; fillSeconds: number }> {
+  if (opts.pg !== undefined) return preparePgParley(ctx, opts.pg);
   const cli = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`${cli} is missing; build first (npx tsc -p .)`);
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
@@ -93,7 +112,8 @@ export async function prepareParley(ctx: LaunchContext, opts: { archive?: Archiv
         storage: { driver: 'sqlite', path: dbFile },
         auth: { scramIterations: SCRAM_ITERATIONS },
         // Rate limits off, as on the other servers: the benchmark measures the server, not its policy.
-        limits: { connectionsPerIp: 1_000_000, newConnectionsPerIpPerMinute: 1_000_000, stanzasPerSecond: 1_000_000, bytesPerSecond: '1 GiB' },
+        // The bench opens thousands of connections a minute from 127.0.0.1.
+        limits: { connectionsPerIp: 1_000_000, newConnectionsPerIpPerMinute: 1_000_000_000, stanzasPerSecond: 1_000_000, bytesPerSecond: '1 GiB' },
         modules: { muc: { messageRate: { perSecond: 1_000_000, burst: 1_000_000 } } },
         log: { level: 'warn', pretty: false },
       };
@@ -101,7 +121,8 @@ export async function prepareParley(ctx: LaunchContext, opts: { archive?: Archiv
       writeFileSync(configFile, `# Written by bench/server-parley.ts; JSON is YAML.\n${JSON.stringify(config, null, 2)}\n`);
       const child = spawnServer(process.execPath, [cli, 'start', '--config', configFile], {
         cwd: dir,
-        logFile: join(dir, `parley-${++runs}.log`),
+        // Kept after the run (the temp dir is removed): a server that ends mid-run leaves its stderr here.
+        logFile: join(ctx.logDir, `parley-${new Date().toISOString().replace(/[:.]/g, '-')}-run${++runs}.log`),
         openFiles: ctx.openFiles,
       });
       const { pid, stop, died } = await startTracked(child, { port, timeoutMs: 60_000, dir });
@@ -110,5 +131,105 @@ export async function prepareParley(ctx: LaunchContext, opts: { archive?: Archiv
     async dispose() {
       removeDir(dir);
     },
+  };
+}
+
+/** A pg variant: a fresh database (dropped by dispose), and with nodes > 1 a fresh Redis prefix per start. */
+async function preparePgParley(ctx: LaunchContext, variant: ParleyPgVariant): Promise<PreparedServer & { archiveMessages: number; fillSeconds: number }> {
+  const cli = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
+  if (!existsSync(cli)) throw new Error(`${cli} is missing; build first (npx tsc -p .)`);
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  const clustered = variant.nodes > 1;
+  if (clustered) {
+    const problem = await redisProblem(variant.redisUrl);
+    if (problem !== undefined) throw new Error(problem);
+  }
+  const created = await createBenchDatabase(variant.pgUrl);
+  const dir = tempDir('parley-pg');
+  const started = Date.now();
+  try {
+    const database = await openDatabase({ driver: 'postgres', url: created.url });
+    try {
+      const accounts = await openAccounts(database, { scramIterations: SCRAM_ITERATIONS });
+      await pool(Math.min(ctx.accounts, UNIQUE_SALTS), 8, (i) => accounts.create(ctx.domain, `${ctx.userPrefix}${i}`, ctx.password));
+      if (ctx.accounts > UNIQUE_SALTS) await clonePgAccounts(database, ctx, UNIQUE_SALTS);
+    } finally {
+      await database.close();
+    }
+  } catch (err) {
+    removeDir(dir);
+    await created.drop().catch(() => undefined);
+    throw err;
+  }
+  ctx.say(`parley: created ${ctx.accounts} accounts in PostgreSQL database ${created.name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  let runs = 0;
+  const prefixes: string[] = [];
+  const name = parleyServerName(variant);
+  const dispose = async (): Promise<void> => {
+    untrack();
+    removeDir(dir);
+    for (const p of prefixes) await removeRedisPrefix(variant.redisUrl, p).catch(() => undefined);
+    await created.drop();
+  };
+  // Ctrl-C or a crash of the bench still drops the database and sweeps the prefixes.
+  const untrack = trackForCleanup(dispose);
+  return {
+    name,
+    label: `Parley ${pkg.version} (${clustered ? `${variant.nodes} nodes` : '1 node, pg'})`,
+    capacityPct: variant.nodes * 100,
+    archiveMessages: 0,
+    fillSeconds: 0,
+    notes: [
+      clustered
+        ? `node ${process.versions.node}, \`parley start --nodes ${variant.nodes}\` (one port, node:cluster hands connections to the nodes in turn), ` +
+          `PostgreSQL (throw-away database) + Redis (own key prefix); most message pairs cross nodes through Redis`
+        : `node ${process.versions.node}, one process, no cluster, PostgreSQL (throw-away database): only the clustering differs from the node columns`,
+      'log level warn, rate limits (and the MUC message rate) raised out of the way',
+      `SCRAM keys PBKDF2 ${SCRAM_ITERATIONS} iterations, stored` +
+        (ctx.accounts > UNIQUE_SALTS ? `; accounts from ${UNIQUE_SALTS} on reuse the keys of one of the first ${UNIQUE_SALTS} (same salt), the same work per login` : ''),
+    ],
+    async start() {
+      const port = await freePort();
+      const prefix = benchRedisPrefix();
+      if (clustered) {
+        prefixes.push(prefix);
+        ctx.say(`${name}: ${variant.nodes} nodes on Redis key prefix ${prefix}`);
+      }
+      const config = {
+        hosts: [ctx.domain],
+        listeners: [{ type: ctx.tls === 'direct' ? 'c2s-tls' : 'c2s', port, address: '127.0.0.1' }],
+        tls: { certificates: dir, hosts: { [ctx.domain]: { cert: ctx.cert.certFile, key: ctx.cert.keyFile } } },
+        storage: { driver: 'postgres', url: created.url },
+        auth: { scramIterations: SCRAM_ITERATIONS },
+        limits: { connectionsPerIp: 1_000_000, newConnectionsPerIpPerMinute: 1_000_000_000, stanzasPerSecond: 1_000_000, bytesPerSecond: '1 GiB' },
+        modules: { muc: { messageRate: { perSecond: 1_000_000, burst: 1_000_000 } } },
+        log: { level: 'warn', pretty: false },
+        ...(clustered ? { cluster: { redis: variant.redisUrl, node: CLUSTER_NODE, prefix } } : {}),
+      };
+      const configFile = join(dir, `parley-${runs + 1}.yaml`);
+      writeFileSync(configFile, `# Written by bench/server-parley.ts; JSON is YAML.\n${JSON.stringify(config, null, 2)}\n`);
+      const args = [cli, 'start', '--config', configFile, ...(clustered ? ['--nodes', String(variant.nodes)] : [])];
+      const child = spawnServer(process.execPath, args, {
+        cwd: dir,
+        logFile: join(ctx.logDir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-run${++runs}.log`),
+        openFiles: ctx.openFiles,
+      });
+      const tracked = await startTracked(child, { port, timeoutMs: 60_000, dir });
+      if (clustered) {
+        try {
+          await waitForNodes(variant.redisUrl, prefix, CLUSTER_NODE, variant.nodes, 60_000, tracked.died);
+        } catch (err) {
+          await tracked.stop();
+          throw err;
+        }
+      }
+      const stop = async (): Promise<void> => {
+        await tracked.stop();
+        if (clustered) await removeRedisPrefix(variant.redisUrl, prefix).catch(() => undefined);
+      };
+      return { endpoint: { host: '127.0.0.1', port, domain: ctx.domain, tls: ctx.tls }, pid: tracked.pid, logFile: child.logFile, stop, died: tracked.died };
+    },
+    dispose,
   };
 }

@@ -16,6 +16,7 @@ import { AdminError, ConfigError } from '../lib/config/errors.js';
 import { loadConfig, type ModuleDescriptor } from '../lib/config/load.js';
 import type { ParleyConfig } from '../lib/config/schema.js';
 import { Jid, prepDomain } from '../lib/jid/jid.js';
+import { writeFileAtomic } from '../lib/util/write-file-atomic.js';
 import { CertificateStore } from '../lib/tls/certificates.js';
 import { generateSelfSigned } from '../lib/tls/generate.js';
 import type { AccountService } from '../lib/accounts/types.js';
@@ -274,8 +275,7 @@ async function writePidFile(config: ParleyConfig): Promise<string> {
   const file = pidPath(config);
   await mkdir(dirname(file), { recursive: true });
   // Written whole, then renamed: `parley reload` never reads a half-written file.
-  await writeFile(`${file}.tmp`, `${process.pid}\n`);
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomic(file, `${process.pid}\n`);
   return file;
 }
 

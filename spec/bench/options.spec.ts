@@ -1,4 +1,4 @@
-// The bench's command line: --compare, --quick, the cluster extension point.
+// The bench's command line: --compare, --quick, --parley-nodes / --compare-nodes.
 import { expect } from 'chai';
 import { OptionsError, parseOptions, type BenchOptions } from '../../bench/options.js';
 import { boundOf } from '../../bench/proc.js';
@@ -29,9 +29,19 @@ describe('bench/options', () => {
     expect(q.duration).to.equal(3);
   });
 
-  it('refuses --parley-nodes above 1 until `parley start --nodes` exists', () => {
-    expect(() => parse('--parley-nodes', '3')).to.throw(OptionsError, /not yet available/);
-    expect(parse('--parley-nodes', '1').parleyNodes).to.equal(1);
+  it('puts Parley on PostgreSQL (and Redis) with --parley-nodes N or --compare-nodes LIST', () => {
+    expect(parse().parleyNodes).to.equal(undefined);
+    expect(parse('--parley-nodes', '1').parleyNodes).to.equal(undefined);
+    expect(parse('--parley-nodes', '3').parleyNodes).to.deep.equal([3]);
+    const both = parse('--compare-nodes', '1,2', '--pg', 'postgres://x@h:1/db', '--redis', 'redis://h:2');
+    expect(both.parleyNodes).to.deep.equal([1, 2]);
+    expect([both.pgUrl, both.redisUrl]).to.deep.equal(['postgres://x@h:1/db', 'redis://h:2']);
+    expect(parse().pgUrl).to.equal('postgres://postgres@127.0.0.1:5432/postgres');
+    expect(parse().redisUrl).to.equal('redis://127.0.0.1:6379');
+    expect(() => parse('--compare-nodes', '1,1')).to.throw(OptionsError, /distinct/);
+    expect(() => parse('--compare-nodes', '0,2')).to.throw(OptionsError);
+    expect(() => parse('--parley-nodes', '2', '--compare-nodes', '1,2')).to.throw(OptionsError, /exclude/);
+    expect(() => parse('--parley-nodes', '2', '--host', 'h', '--port', '1')).to.throw(OptionsError, /--host/);
   });
 
   it('sorts --idle-steps and refuses garbage', () => {
