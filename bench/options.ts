@@ -48,6 +48,8 @@ export interface BenchOptions {
   /** Redis for the cluster (a unique key prefix, removed afterwards). */
   redisUrl: string;
   tls: 'starttls' | 'direct';
+  /** XEP-0198 resumption cost (bench/resume.ts, Parley only), after the table; 0: not measured. */
+  resumeSessions: number;
   userPrefix: string;
   password: string;
   domain: string;
@@ -85,6 +87,8 @@ Each figure comes with the CPU of the server's process tree (/proc) and of the l
 Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATION=5):
   --compare             all installed servers, --repeats 2
   --quick               idle 500, logins 300 x 50, 200 users, muc 30/5, 3 s parts
+  --resume N            also the XEP-0198 resumption cost, Parley only, after the table: N
+                        sessions hibernate and resume on new TLS connections (bench/resume.ts)
   --target T            parley | prosody | ejabberd | all, or a comma list (default parley)
   --repeats N           runs per server (default 1; 2 with --compare)
   --phases LIST         any of idle,logins,messages,muc,mam (default idle,logins,messages,muc)
@@ -124,6 +128,7 @@ Against a server that is already running (nothing is started):
 const FLAGS = {
   compare: { type: 'boolean' },
   quick: { type: 'boolean' },
+  resume: { type: 'string' },
   target: { type: 'string' },
   repeats: { type: 'string' },
   phases: { type: 'string' },
@@ -276,6 +281,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     pgUrl: get('pg') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     redisUrl: get('redis') ?? 'redis://127.0.0.1:6379',
     tls: tlsMode,
+    resumeSessions: number('resume', 0, { min: 0 }),
     userPrefix: get('user-prefix') ?? 'bench',
     password: get('password') ?? 'bench-password',
     domain: get('domain') ?? 'localhost',

@@ -264,7 +264,7 @@ async function main(): Promise<void> {
     const cert = writeCertificate(certDir, values.domain);
     prepared = await prepareParley({
       domain: values.domain, tls: tlsMode, userPrefix: values['user-prefix'], password: values.password, accounts: sessions, cert,
-      openFiles: 10_000, say: (line: string) => console.log(`  ${line}`),
+      openFiles: 10_000, logDir: certDir, say: (line: string) => console.log(`  ${line}`),
     });
     server = await prepared.start();
     endpoint = server.endpoint;

@@ -2,7 +2,7 @@
 // sockets (ARCHITECTURE §12). Servers alternate (A B C A B C ...), each run a fresh server
 // process on data prepared once (accounts created before any timed part). Every figure printed
 // is measured in this run; every run's figures are appended to the results file as JSON lines.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -182,6 +182,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (opts.report !== undefined) return printReport(opts.report);
+  if (opts.resumeSessions > 0) resumeWanted = { tls: opts.tls, sessions: opts.resumeSessions };
   const began = Date.now();
   const resultsFile = resolve(opts.results.startsWith('.bench/') ? ROOT : process.cwd(), opts.results);
   const { accounts, loginAccounts } = accountsNeeded(opts);
@@ -369,9 +370,22 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+let resumeWanted: { tls: 'starttls' | 'direct'; sessions: number } | undefined;
+const resumeRequested = () => resumeWanted;
+
+/** The opt-in resume phase: bench/resume.ts in its own process, Parley only, after the table. */
+function runResumePhase(opts: { tls: 'starttls' | 'direct'; sessions: number }): number {
+  const script = fileURLToPath(new URL('./resume.js', import.meta.url));
+  say('\nresume (XEP-0198), Parley only:');
+  const r = spawnSync(process.execPath, [script, '--sessions', String(opts.sessions), '--tls', opts.tls], { stdio: 'inherit' });
+  return r.status ?? 3;
+}
+
 main().then(
   async (code) => {
     await stopAll();
+    const opts = resumeRequested();
+    if (opts !== undefined && code === 0) code = runResumePhase(opts);
     process.exit(code);
   },
   async (err: unknown) => {

@@ -22,6 +22,12 @@ describe('bench/options', () => {
     expect(compare.repeats).to.equal(2);
   });
 
+  it('measures the resume cost only when asked with --resume N', () => {
+    expect(parse().resumeSessions).to.equal(0);
+    expect(parse('--resume', '500').resumeSessions).to.equal(500);
+    expect(() => parse('--resume', 'many')).to.throw(OptionsError, /--resume/);
+  });
+
   it('shrinks every size with --quick, and explicit flags still win', () => {
     const q = parse('--quick', '--users', '300');
     expect(q.idleSteps).to.deep.equal([500]);
