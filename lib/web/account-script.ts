@@ -3,54 +3,11 @@
 // session's CSRF token. Data is only ever set as textContent (or an img src the server made),
 // never as HTML. The body gets data-ready once the handlers are in place. Forms are
 // method="post" so that a submit before the script runs never puts a password in a URL.
+import { pageHelpersScript } from './page-helpers-script.js';
+
 export const ACCOUNT_SCRIPT = String.raw`'use strict';
 (function () {
-  var page = document.body.dataset.page;
-  var csrf = '';
-
-  function $(id) { return document.getElementById(id); }
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  }
-  function say(text, bad) {
-    var m = $('message');
-    m.textContent = text;
-    m.className = bad ? 'bad' : 'good';
-    m.hidden = false;
-  }
-  function api(method, path, body) {
-    var headers = {};
-    if (method !== 'GET') headers['X-CSRF-Token'] = csrf;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    return fetch('/account/api/' + path, { method: method, headers: headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (data) {
-          if (r.status === 401 && page !== 'login') { location.href = '/account/login'; throw new Error('not logged in'); }
-          if (!r.ok) { var e = new Error(data.message || ('HTTP ' + r.status)); e.code = data.error; throw e; }
-          return data;
-        });
-      });
-  }
-  function button(text, onClick, cls) {
-    var b = el('button', text, cls);
-    b.type = 'button';
-    b.addEventListener('click', onClick);
-    return b;
-  }
-  function row(cells) {
-    var tr = document.createElement('tr');
-    cells.forEach(function (c) {
-      var td = document.createElement('td');
-      if (c instanceof Node) td.appendChild(c); else td.textContent = c === undefined || c === null ? '' : String(c);
-      tr.appendChild(td);
-    });
-    return tr;
-  }
-  function failed(err) { say(err.message, true); }
-  function when(ms) { return ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : ''; }
+${pageHelpersScript('/account')}  function when(ms) { return ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : ''; }
 
   // ---------------------------------------------------------------- login
   if (page === 'login') {
