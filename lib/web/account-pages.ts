@@ -3,6 +3,7 @@
 // CSRF header. The same strict Content-Security-Policy as the web admin, except that images may
 // be data: URIs (the TOTP QR code is one, made by the server).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pageSender, pageShell, type PageArea } from './page-shell.js';
 import { ACCOUNT_SCRIPT } from './account-script.js';
 import { ADMIN_STYLE } from './admin-style.js';
 
@@ -76,44 +77,14 @@ const BODIES: Record<string, string> = {
 </form>`,
 };
 
-function page(id: string, title: string): string {
-  const nav =
-    id === 'login'
-      ? ''
-      : `<nav><a href="/account/">Two-factor</a><a href="/account/clients">Clients and app passwords</a><a href="/account/events">Security events</a><span class="who" id="who"></span><button id="logout" type="button">Log out</button></nav>`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · Your account</title>
-<link rel="stylesheet" href="/account/assets/account.css">
-<script src="/account/assets/account.js" defer></script>
-</head>
-<body data-page="${id}">
-<header><h1>Your account</h1>${nav}</header>
-<main>
-<h2 class="title">${title}</h2>
-<p id="message" role="status" hidden></p>
-${BODIES[id]}
-</main>
-</body>
-</html>
-`;
-}
-
-const HEADERS = {
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-  'content-security-policy': ACCOUNT_CSP,
+const AREA: PageArea = {
+  base: '/account',
+  site: 'Your account',
+  nav: `<nav><a href="/account/">Two-factor</a><a href="/account/clients">Clients and app passwords</a><a href="/account/events">Security events</a><span class="who" id="who"></span><button id="logout" type="button">Log out</button></nav>`,
 };
 
-function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { ...HEADERS, ...extra, 'content-type': type, 'content-length': String(Buffer.byteLength(body)) });
-  res.end(req.method === 'HEAD' ? undefined : body);
-}
+const page = (id: string, title: string): string => pageShell(AREA, id, title, BODIES[id]!);
+const send = pageSender(ACCOUNT_CSP);
 
 /** Serves /account/ pages and assets; a page other than the login page needs a session. */
 export function serveAccountPage(req: IncomingMessage, res: ServerResponse, path: string, loggedIn: boolean): void {

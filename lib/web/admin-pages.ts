@@ -2,6 +2,7 @@
 // to the admin API (/admin/api/) with the session cookie and the CSRF header. No inline script
 // or style, so the Content-Security-Policy allows only this server's own files.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pageSender, pageShell, type PageArea } from './page-shell.js';
 import { ADMIN_SCRIPT } from './admin-script.js';
 import { ADMIN_STYLE } from './admin-style.js';
 
@@ -54,44 +55,14 @@ const BODIES: Record<string, string> = {
 </form>`,
 };
 
-function page(id: string, title: string): string {
-  const nav =
-    id === 'login'
-      ? ''
-      : `<nav><a href="/admin/">Status</a><a href="/admin/users">Users</a><a href="/admin/sessions">Sessions</a><a href="/admin/rooms">Rooms</a><span class="who" id="who"></span><button id="logout" type="button">Log out</button></nav>`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · Parley admin</title>
-<link rel="stylesheet" href="/admin/assets/admin.css">
-<script src="/admin/assets/admin.js" defer></script>
-</head>
-<body data-page="${id}">
-<header><h1>Parley admin</h1>${nav}</header>
-<main>
-<h2 class="title">${title}</h2>
-<p id="message" role="status" hidden></p>
-${BODIES[id]}
-</main>
-</body>
-</html>
-`;
-}
-
-const HEADERS = {
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-  'content-security-policy': ADMIN_CSP,
+const AREA: PageArea = {
+  base: '/admin',
+  site: 'Parley admin',
+  nav: `<nav><a href="/admin/">Status</a><a href="/admin/users">Users</a><a href="/admin/sessions">Sessions</a><a href="/admin/rooms">Rooms</a><span class="who" id="who"></span><button id="logout" type="button">Log out</button></nav>`,
 };
 
-function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { ...HEADERS, ...extra, 'content-type': type, 'content-length': String(Buffer.byteLength(body)) });
-  res.end(req.method === 'HEAD' ? undefined : body);
-}
+const page = (id: string, title: string): string => pageShell(AREA, id, title, BODIES[id]!);
+const send = pageSender(ADMIN_CSP);
 
 /** Serves /admin/ pages and their assets; the API is served by lib/admin/http-api.ts. */
 export function serveAdminPage(req: IncomingMessage, res: ServerResponse, path: string): void {
