@@ -35,11 +35,13 @@ export interface MessageResult {
   open: LoopResult;
   /** Sent but neither received nor bounced (after a drain of a few seconds), both parts. */
   lost: number;
+  /** Copies of a message received more than once (not counted as deliveries), both parts. */
+  duplicates: number;
   errors: number;
   errorSamples: string[];
 }
 
-/** Where a message's body starts: `<body>` then "sender:sentAt". */
+/** Where a message's body starts: `<body>` then "sender:sequence:sentAt". */
 const BODY = '<body>';
 
 export async function measureMessages(
@@ -65,12 +67,27 @@ export async function measureMessages(
   let latencies = new Samples();
   let delivered = 0;
   let outstanding = 0;
+  // Every message has a number; a second copy of one (a server delivering it twice) is counted
+  // apart and sends nothing more, so it can neither inflate the rate nor the messages in flight.
+  let sequence = 0;
+  let seen = new Uint8Array(1 << 16);
+  let duplicates = 0;
+  const firstCopy = (seq: number): boolean => {
+    if (seq >= seen.length) {
+      const grown = new Uint8Array(Math.max(seen.length * 2, seq + 1));
+      grown.set(seen);
+      seen = grown;
+    }
+    if (seen[seq] === 1) return false;
+    seen[seq] = 1;
+    return true;
+  };
 
   const send = (from: number): void => {
     let to = Math.floor(Math.random() * (n - 1));
     if (to >= from) to++;
     outstanding++;
-    sessions[from]!.write(`${heads[to]}${from}:${performance.now().toFixed(3)}</body></message>`);
+    sessions[from]!.write(`${heads[to]}${from}:${sequence++}:${performance.now().toFixed(3)}</body></message>`);
   };
 
   for (let i = 0; i < n; i++) {
@@ -90,11 +107,16 @@ export async function measureMessages(
       const now = performance.now();
       const text = xml.slice(open + BODY.length, xml.indexOf('<', open + BODY.length));
       const colon = text.indexOf(':');
+      const colon2 = text.indexOf(':', colon + 1);
       const from = Number(text.slice(0, colon));
+      if (!firstCopy(Number(text.slice(colon + 1, colon2)))) {
+        duplicates++;
+        return;
+      }
       outstanding--;
       if (measuring) {
         delivered++;
-        latencies.add(now - Number(text.slice(colon + 1)));
+        latencies.add(now - Number(text.slice(colon2 + 1)));
       }
       if (mode === 'closed') send(from);
     };
@@ -162,6 +184,7 @@ export async function measureMessages(
     openRate: rate,
     open,
     lost,
+    duplicates,
     errors: errors.count,
     errorSamples: errors.samples,
   };

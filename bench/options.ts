@@ -8,6 +8,9 @@ export type Phase = (typeof PHASES)[number];
 /** The phases a run without --phases does; mam (Parley only, a 1M-message archive) is opt-in. */
 export const DEFAULT_PHASES: readonly Phase[] = ['idle', 'logins', 'messages', 'muc'];
 
+export const PARLEY_MODULES = ['same', 'all'] as const;
+export type ParleyModules = (typeof PARLEY_MODULES)[number];
+
 export interface BenchOptions {
   /** Servers to start; empty when `external` is set. 'all' is resolved by the caller. */
   targets: TargetName[] | 'all';
@@ -43,6 +46,12 @@ export interface BenchOptions {
    * with Redis. Undefined: one process on SQLite (the default).
    */
   parleyNodes: number[] | undefined;
+  /**
+   * Which Parley module sets get a column: 'same' = only the features the other servers are
+   * configured with (roster, presence, disco, ping, time, version, register, muc); 'all' =
+   * Parley's defaults (archive, carbons, offline, push, ... all on).
+   */
+  parleyModules: ParleyModules[];
   /** PostgreSQL server for --parley-nodes / --compare-nodes (a throw-away database is made there). */
   pgUrl: string;
   /** Redis for the cluster (a unique key prefix, removed afterwards). */
@@ -104,6 +113,10 @@ Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATIO
   --mam-messages N      mam: archive size (default 1000000)
   --mam-clients N       mam: sessions querying at once (default 4)
   --mam-page N          mam: items per page (default 50)
+  --parley-modules L    same, all or both (default same; both with --compare): Parley with the
+                        same features as the others (roster, presence, disco, ping, time,
+                        version, register, muc), and/or with its defaults (archive, carbons,
+                        offline, push, ... on): column "Parley (defaults)"
   --parley-nodes N      Parley as N nodes (\`parley start --nodes N\`, one port) on PostgreSQL and
                         Redis (default: one process on SQLite)
   --compare-nodes LIST  one Parley column per node count, e.g. 1,2: "1 node, pg" (no cluster,
@@ -145,6 +158,7 @@ const FLAGS = {
   'mam-clients': { type: 'string' },
   'mam-page': { type: 'string' },
   'parley-nodes': { type: 'string' },
+  'parley-modules': { type: 'string' },
   'compare-nodes': { type: 'string' },
   pg: { type: 'string' },
   redis: { type: 'string' },
@@ -258,6 +272,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   }
   if (parleyNodes !== undefined && external) throw new OptionsError('--parley-nodes and --compare-nodes start Parley; they cannot be combined with --host/--port');
 
+  const modulesRaw = get('parley-modules') ?? (compare ? 'both' : 'same');
+  const parleyModules: ParleyModules[] = modulesRaw === 'both' ? ['same', 'all'] : (PARLEY_MODULES as readonly string[]).includes(modulesRaw) ? [modulesRaw as ParleyModules] : [];
+  if (parleyModules.length === 0) throw new OptionsError(`--parley-modules must be same, all or both, got "${modulesRaw}"`);
+
   const tlsMode = get('tls') ?? 'starttls';
   if (tlsMode !== 'starttls' && tlsMode !== 'direct') throw new OptionsError(`--tls must be starttls or direct, got "${tlsMode}"`);
 
@@ -278,6 +296,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     mamClients: number('mam-clients', 4),
     mamPage: number('mam-page', 50),
     parleyNodes,
+    parleyModules,
     pgUrl: get('pg') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     redisUrl: get('redis') ?? 'redis://127.0.0.1:6379',
     tls: tlsMode,

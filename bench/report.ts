@@ -197,7 +197,7 @@ function describe(r: RunRecord): string {
         `${m.users} users; closed loop (${m.inFlight} in flight each): ${num(m.closed.delivered)} in ${m.closed.seconds.toFixed(1)} s, ` +
         `p50 ${num(m.closed.p50Ms, 2)} p99 ${num(m.closed.p99Ms, 2)} ms, ${cpuText(m.closed.cpu)}; ` +
         `open loop at ${num(m.openRate)}/s: ${num(m.open.delivered)} in ${m.open.seconds.toFixed(1)} s, p90 ${num(m.open.p90Ms, 2)} max ${num(m.open.maxMs, 1)} ms, ` +
-        `${cpuText(m.open.cpu)}; lost ${m.lost}${errorText(m)}`
+        `${cpuText(m.open.cpu)}; lost ${m.lost}${m.duplicates ? `, ${m.duplicates} received twice (not counted)` : ''}${errorText(m)}`
       );
     }
     case 'muc': {

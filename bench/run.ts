@@ -141,7 +141,7 @@ async function runScenarios(
       measureMuc(target, { seconds: opts.duration, warmupSeconds: Math.min(2, opts.duration / 3), occupants: opts.mucOccupants, senders: opts.mucSenders, window: opts.mucWindow }),
     );
   }
-  if (opts.phases.includes('mam') && prepared.name === 'parley') {
+  if (opts.phases.includes('mam') && prepared.name.startsWith('parley')) {
     const shape = { ...ARCHIVE_SHAPE, messages: opts.mamMessages };
     const fill = (prepared as PreparedServer & { fillSeconds?: number }).fillSeconds;
     await phase('mam', () => measureMam(target, shape, { seconds: opts.duration, clients: opts.mamClients, pageSize: opts.mamPage, fillSeconds: fill }));
@@ -229,8 +229,9 @@ async function main(): Promise<number> {
         if (name === 'parley' && opts.parleyNodes !== undefined) {
           for (const nodes of opts.parleyNodes) {
             const pg = { nodes, pgUrl: opts.pgUrl, redisUrl: opts.redisUrl };
+            // Clustering's cost is measured on Parley's defaults (offline storage on, as deployed).
             try {
-              prepared.push(await prepareParley(ctx, { pg }));
+              prepared.push(await prepareParley(ctx, { pg, modules: 'all' }));
             } catch (err) {
               const server = parleyServerName(pg);
               say(`${server}: could not be prepared: ${message(err)}`);
@@ -239,7 +240,9 @@ async function main(): Promise<number> {
             }
           }
         } else if (name === 'parley') {
-          prepared.push(await prepareParley(ctx, { archive: opts.phases.includes('mam') ? { ...ARCHIVE_SHAPE, messages: opts.mamMessages } : undefined }));
+          for (const modules of opts.parleyModules) {
+            prepared.push(await prepareParley(ctx, { modules, archive: opts.phases.includes('mam') ? { ...ARCHIVE_SHAPE, messages: opts.mamMessages } : undefined }));
+          }
         } else if (name === 'prosody') prepared.push(await prepareProsody(ctx));
         else prepared.push(await prepareEjabberd(ctx));
       } catch (err) {
@@ -251,7 +254,7 @@ async function main(): Promise<number> {
   }
   for (const p of prepared) shown.splice(resolveOrder(shown, p), 0, { name: p.name, label: p.label, notes: p.notes });
 
-  const phases = opts.phases.filter((p) => p !== 'mam' || prepared.some((s) => s.name === 'parley'));
+  const phases = opts.phases.filter((p) => p !== 'mam' || prepared.some((s) => s.name.startsWith('parley')));
   process.stdout.write(
     `machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, node ${process.versions.node}, ` +
       `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n` +
@@ -356,7 +359,7 @@ function resolveOrder(shown: Array<{ name: string }>, p: PreparedServer): number
 function serverRank(name: string): number {
   const pg = /^parley-pg-(\d+)$/.exec(name);
   if (pg !== null) return 1 + Number(pg[1]) / 1000;
-  return { parley: 0, prosody: 2, ejabberd: 3, external: 4 }[name] ?? 5;
+  return { parley: 0, 'parley-all': 0.5, prosody: 2, ejabberd: 3, external: 4 }[name] ?? 5;
 }
 
 /** Prints what was measured so far when the run is interrupted. */

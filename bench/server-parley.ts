@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { openDatabase } from '../lib/storage/database.js';
 import { openAccounts } from '../lib/accounts/service.js';
+import { MODULE_CATALOG } from '../lib/modules/catalog.js';
+import type { ParleyModules } from './options.js';
 import { pool } from './pool.js';
 import { fillArchive, type ArchiveShape } from './server-parley-archive.js';
 import { benchRedisPrefix, clonePgAccounts, createBenchDatabase, redisProblem, removeRedisPrefix, waitForNodes } from './server-parley-pg.js';
@@ -63,11 +65,44 @@ export function parleyServerName(variant: ParleyPgVariant | undefined): string {
 
 const CLUSTER_NODE = 'bench';
 
+/** The features Prosody and ejabberd are configured with in the bench (server-prosody.ts). */
+const SAME_AS_OTHERS = new Set(['roster', 'presence', 'disco', 'ping', 'time', 'version', 'register', 'muc']);
+
+/** Rate limits off, as on the other servers: the benchmark measures the server, not its policy. */
+const MUC_UNLIMITED = { messageRate: { perSecond: 1_000_000, burst: 1_000_000 } };
+
+/**
+ * The `modules` section: 'same' turns off every default module the other servers don't run
+ * (archive, carbons, offline, push, ...); 'all' keeps Parley's defaults.
+ */
+export function benchModules(set: ParleyModules, opts: { archive?: boolean } = {}): Record<string, unknown> {
+  const modules: Record<string, unknown> = { muc: MUC_UNLIMITED };
+  // BENCH_PARLEY_ENABLE=mam,carbons: default modules kept in the 'same' set, to price one feature.
+  const extra = (process.env.BENCH_PARLEY_ENABLE ?? '').split(',').filter((m) => m !== '');
+  const keep = new Set([...SAME_AS_OTHERS, ...extra, ...(opts.archive === true ? ['mam'] : [])]);
+  if (set === 'same') for (const m of MODULE_CATALOG) if (m.defaultEnabled && !keep.has(m.name)) modules[m.name] = false;
+  return modules;
+}
+
+/** The column of a module set: "parley" with the others' features, "parley-all" with the defaults. */
+export function parleyModulesName(set: ParleyModules): string {
+  return set === 'same' ? 'parley' : 'parley-all';
+}
+
+/**
+ * Extra `node` flags for the server under test, from BENCH_PARLEY_NODE_ARGS (space separated),
+ * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": Node refuses profiling flags in NODE_OPTIONS.
+ */
+export function parleyNodeArgs(): string[] {
+  return (process.env.BENCH_PARLEY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 export async function prepareParley(
   ctx: LaunchContext,
-  opts: { archive?: ArchiveShape; pg?: ParleyPgVariant } = {},
+  opts: { archive?: ArchiveShape; pg?: ParleyPgVariant; modules?: ParleyModules } = {},
 ): Promise<PreparedServer & { archiveMessages: number; fillSeconds: number }> {
-  if (opts.pg !== undefined) return preparePgParley(ctx, opts.pg);
+  const modulesSet = opts.modules ?? 'same';
+  if (opts.pg !== undefined) return preparePgParley(ctx, opts.pg, modulesSet);
   const cli = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`${cli} is missing; build first (npx tsc -p .)`);
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
@@ -92,13 +127,16 @@ export async function prepareParley(
 
   let runs = 0;
   return {
-    name: 'parley',
-    label: `Parley ${pkg.version}`,
+    name: parleyModulesName(modulesSet),
+    label: `Parley ${pkg.version}${modulesSet === 'all' ? ' (defaults)' : ''}`,
     capacityPct: 100,
     archiveMessages: fill.messages,
     fillSeconds: fill.seconds,
     notes: [
       `node ${process.versions.node}, one process, SQLite, log level warn, rate limits (and the MUC message rate) raised out of the way`,
+      modulesSet === 'same'
+        ? `modules: the others' feature set (${[...SAME_AS_OTHERS].join(', ')}); archive, carbons, offline, push and the rest off`
+        : 'modules: Parley\'s defaults (archive, carbons, offline, stream management, push, PEP, ... on)',
       `SCRAM keys PBKDF2 ${SCRAM_ITERATIONS} iterations, stored` +
         (ctx.accounts > UNIQUE_SALTS ? `; accounts from ${UNIQUE_SALTS} on reuse the keys of one of the first ${UNIQUE_SALTS} (same salt), the same work per login` : ''),
       ...(archive === undefined ? [] : [`archive of ${ctx.userPrefix}${archive.owner} prefilled with ${archive.messages.toLocaleString('en-US')} messages`]),
@@ -111,15 +149,15 @@ export async function prepareParley(
         tls: { certificates: dir, hosts: { [ctx.domain]: { cert: ctx.cert.certFile, key: ctx.cert.keyFile } } },
         storage: { driver: 'sqlite', path: dbFile },
         auth: { scramIterations: SCRAM_ITERATIONS },
-        // Rate limits off, as on the other servers: the benchmark measures the server, not its policy.
         // The bench opens thousands of connections a minute from 127.0.0.1.
         limits: { connectionsPerIp: 1_000_000, newConnectionsPerIpPerMinute: 1_000_000_000, stanzasPerSecond: 1_000_000, bytesPerSecond: '1 GiB' },
-        modules: { muc: { messageRate: { perSecond: 1_000_000, burst: 1_000_000 } } },
+        // The mam phase needs the archive, whatever the set.
+        modules: benchModules(modulesSet, { archive: archive !== undefined }),
         log: { level: 'warn', pretty: false },
       };
       const configFile = join(dir, 'parley.yaml');
       writeFileSync(configFile, `# Written by bench/server-parley.ts; JSON is YAML.\n${JSON.stringify(config, null, 2)}\n`);
-      const child = spawnServer(process.execPath, [cli, 'start', '--config', configFile], {
+      const child = spawnServer(process.execPath, [...parleyNodeArgs(), cli, 'start', '--config', configFile], {
         cwd: dir,
         // Kept after the run (the temp dir is removed): a server that ends mid-run leaves its stderr here.
         logFile: join(ctx.logDir, `parley-${new Date().toISOString().replace(/[:.]/g, '-')}-run${++runs}.log`),
@@ -135,7 +173,7 @@ export async function prepareParley(
 }
 
 /** A pg variant: a fresh database (dropped by dispose), and with nodes > 1 a fresh Redis prefix per start. */
-async function preparePgParley(ctx: LaunchContext, variant: ParleyPgVariant): Promise<PreparedServer & { archiveMessages: number; fillSeconds: number }> {
+async function preparePgParley(ctx: LaunchContext, variant: ParleyPgVariant, modules: ParleyModules): Promise<PreparedServer & { archiveMessages: number; fillSeconds: number }> {
   const cli = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`${cli} is missing; build first (npx tsc -p .)`);
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
@@ -203,13 +241,13 @@ async function preparePgParley(ctx: LaunchContext, variant: ParleyPgVariant): Pr
         storage: { driver: 'postgres', url: created.url },
         auth: { scramIterations: SCRAM_ITERATIONS },
         limits: { connectionsPerIp: 1_000_000, newConnectionsPerIpPerMinute: 1_000_000_000, stanzasPerSecond: 1_000_000, bytesPerSecond: '1 GiB' },
-        modules: { muc: { messageRate: { perSecond: 1_000_000, burst: 1_000_000 } } },
+        modules: benchModules(modules),
         log: { level: 'warn', pretty: false },
         ...(clustered ? { cluster: { redis: variant.redisUrl, node: CLUSTER_NODE, prefix } } : {}),
       };
       const configFile = join(dir, `parley-${runs + 1}.yaml`);
       writeFileSync(configFile, `# Written by bench/server-parley.ts; JSON is YAML.\n${JSON.stringify(config, null, 2)}\n`);
-      const args = [cli, 'start', '--config', configFile, ...(clustered ? ['--nodes', String(variant.nodes)] : [])];
+      const args = [...parleyNodeArgs(), cli, 'start', '--config', configFile, ...(clustered ? ['--nodes', String(variant.nodes)] : [])];
       const child = spawnServer(process.execPath, args, {
         cwd: dir,
         logFile: join(ctx.logDir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-run${++runs}.log`),

@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { OptionsError, parseOptions, type BenchOptions } from '../../bench/options.js';
 import { boundOf } from '../../bench/proc.js';
+import { benchModules } from '../../bench/server-parley.js';
 
 const parse = (...argv: string[]): BenchOptions => parseOptions(argv, {}) as BenchOptions;
 
@@ -20,6 +21,23 @@ describe('bench/options', () => {
     const compare = parse('--compare');
     expect(compare.targets).to.equal('all');
     expect(compare.repeats).to.equal(2);
+  });
+
+  it('runs Parley with the others\' feature set, and beside it with its defaults under --compare', () => {
+    expect(parse().parleyModules).to.deep.equal(['same']);
+    expect(parse('--compare').parleyModules).to.deep.equal(['same', 'all']);
+    expect(parse('--parley-modules', 'all').parleyModules).to.deep.equal(['all']);
+    expect(parse('--compare', '--parley-modules', 'same').parleyModules).to.deep.equal(['same']);
+    expect(() => parse('--parley-modules', 'most')).to.throw(OptionsError, /--parley-modules/);
+  });
+
+  it('turns off exactly the default modules the other servers do not run', () => {
+    const same = benchModules('same');
+    for (const m of ['mam', 'carbons', 'offline', 'push', 'sm', 'blocking']) expect(same[m], m).to.equal(false);
+    for (const m of ['roster', 'presence', 'disco', 'ping', 'time', 'version', 'register']) expect(same[m], m).to.equal(undefined);
+    expect(same.muc).to.be.an('object');
+    expect(benchModules('same', { archive: true }).mam).to.equal(undefined);
+    expect(Object.keys(benchModules('all'))).to.deep.equal(['muc']);
   });
 
   it('measures the resume cost only when asked with --resume N', () => {
