@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { defineModule, duration, xml, z } from '../../lib/module-api.js';
 import type { Database, StreamControl } from '../../lib/module-api.js';
+import security from '../security/index.js';
 import { HT_BLOCK_BYTES, HT_MECHANISMS, htHashOf, htMechanism, tokenKey, type TokenCandidate } from './ht.js';
 
 export const FAST_NS = 'urn:xmpp:fast:0';
@@ -64,6 +65,8 @@ const fast = defineModule({
   name: 'fast',
   xeps: [{ xep: 484, version: '0.2.0', status: 'partial', note: 'HT-SHA-256 and HT-SHA-512 (NONE, EXPR, UNIQ, ENDP); no TLS 0-RTT' }],
   defaultEnabled: true,
+  // Tokens issued before the account turned a second factor on were earned without it: they go.
+  optional: [security],
   migrations: fastMigrations,
   config: z.strictObject({
     /** How long a token lives; it is rotated once less than half of this is left. */
@@ -177,6 +180,15 @@ const fast = defineModule({
       if (host !== ctx.host) return;
       await db.deleteFrom('fast_token').where('host', '=', host).where('username', '=', user).execute();
     });
+
+    if (ctx.deps.has(security)) {
+      const unsubscribe = ctx.deps.get(security).onSecondFactorEnabled(async (user) => {
+        for (const k of used.keys()) if (k.startsWith(usedKey(user, ''))) used.delete(k);
+        const r = await db.deleteFrom('fast_token').where('host', '=', ctx.host).where('username', '=', user).executeTakeFirst();
+        if (Number(r.numDeletedRows) > 0) ctx.log.info({ account: `${user}@${ctx.host}`, tokens: Number(r.numDeletedRows) }, 'FAST tokens voided: the account turned a second factor on');
+      });
+      ctx.onStop(unsubscribe);
+    }
 
     return {
       async clients(user) {

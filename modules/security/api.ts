@@ -53,6 +53,12 @@ export interface SecurityApi {
   disableTotp(user: string, code: string, by: string): Promise<CodeOutcome>;
   /** An administrator turns TOTP off without a code (a lost device); false when it was not on. */
   resetTotp(user: string, by: string): Promise<boolean>;
+  /**
+   * Calls `listener` once TOTP is on for an account, before the enrolment is reported done:
+   * credentials issued without the second factor (FAST tokens) are voided there. Returns the
+   * unsubscribe.
+   */
+  onSecondFactorEnabled(listener: (user: string) => Promise<void>): () => void;
 }
 
 export interface SecurityApiDeps {
@@ -71,6 +77,7 @@ export function securityApi(d: SecurityApiDeps): SecurityApi {
   const { store } = d;
   const pending = new Map<string, { secret: Buffer; expires: number }>();
   const pendingKey = (user: string, key: string) => `${user}\0${key}`;
+  const enabledListeners = new Set<(user: string) => Promise<void>>();
 
   return {
     host: d.host,
@@ -108,6 +115,7 @@ export function securityApi(d: SecurityApiDeps): SecurityApi {
       if (step === undefined) return { ok: false, reason: 'wrong' };
       pending.delete(k);
       const recoveryCodes = await store.enableTotp(user, base32Encode(p.secret), step, d.recoveryCodes);
+      for (const listener of enabledListeners) await listener(user);
       await d.audit(user, 'second-factor-enabled', { by });
       return { ok: true, recoveryCodes };
     },
@@ -118,6 +126,10 @@ export function securityApi(d: SecurityApiDeps): SecurityApi {
       await store.disableTotp(user);
       await d.audit(user, 'second-factor-disabled', { by });
       return result;
+    },
+    onSecondFactorEnabled(listener) {
+      enabledListeners.add(listener);
+      return () => enabledListeners.delete(listener);
     },
     async resetTotp(user, by) {
       if (!(await store.totp(user))) return false;

@@ -56,6 +56,7 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
     await srv.addUser('alice', DEFAULT_PASSWORD);
     await srv.addUser('bob', DEFAULT_PASSWORD);
     await srv.addUser('carol', DEFAULT_PASSWORD);
+    await srv.addUser('dave', DEFAULT_PASSWORD);
     ({ secret, recovery } = await enrol('alice'));
   });
   after(async () => {
@@ -168,6 +169,28 @@ describe('e2e: TOTP second factor over SASL2, FAST, app passwords, client access
     const reuse = track(await securedStream(srv));
     expect((await authenticate(reuse, { user: 'alice', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: newClientId() })).name).to.equal('continue');
     expect((await nextTotp(reuse, recovery[0]!)).name).to.equal('failure');
+  });
+
+  it('voids the FAST tokens an account got before it turned TOTP on', async () => {
+    const tablet = newClientId();
+    const c = track(await securedStream(srv));
+    const ok = await authenticate(c, { user: 'dave', mechanism: 'PLAIN', secret: DEFAULT_PASSWORD, clientId: tablet, software: 'Tablet', requestToken: true });
+    expect(ok.name, ok.toString()).to.equal('success');
+    const earned = ok.child('token', FAST)!.attrs.token!;
+    secrets.push(earned);
+    c.close();
+    // The token works while the password alone is enough...
+    const before = track(await securedStream(srv));
+    expect((await authenticate(before, { user: 'dave', mechanism: 'HT-SHA-256-NONE', secret: earned, clientId: tablet })).name).to.equal('success');
+    before.close();
+
+    const enrolled = await enrol('dave');
+    secrets.push(enrolled.secret.toString('hex'));
+    // ...and not once the account needs a second factor: it was earned without one.
+    const after = track(await securedStream(srv));
+    const fail = await authenticate(after, { user: 'dave', mechanism: 'HT-SHA-256-NONE', secret: earned, clientId: tablet });
+    expect(fail.name, fail.toString()).to.equal('failure');
+    expect(failureCondition(fail)).to.equal('credentials-expired');
   });
 
   it('lets a legacy-SASL client in with an app password, and stops it once revoked', async () => {
