@@ -154,6 +154,10 @@ export class AccountHttp {
       this.sessions.deleteAccount(session.account);
       throw new HttpError(401, 'unauthorized', 'this account is disabled or gone');
     }
+    if (session.password !== (await this.opts.operations.passwordFingerprint(jid))) {
+      this.sessions.delete(session.id);
+      throw new HttpError(401, 'unauthorized', `the password changed since this login; log in again at ${ACCOUNT_LOGIN_PAGE}`);
+    }
     if (method !== 'GET' && method !== 'HEAD') {
       const presented = req.headers['x-csrf-token'];
       if (!csrfMatches(session, typeof presented === 'string' ? presented : undefined)) throw new HttpError(403, 'csrf', 'missing or wrong X-CSRF-Token header; reload the page');
@@ -186,7 +190,7 @@ export class AccountHttp {
     if (second.kind === 'missing') throw second.error;
     if (second.kind === 'failed') throw await fail(second.reason, second.error);
     this.opts.throttle.succeeded(info.remoteAddress, account);
-    const session = this.sessions.create(account!);
+    const session = this.sessions.create(account!, await this.opts.operations.passwordFingerprint(jid));
     await security?.audit(jid.local!, 'login', { ...detail, secondFactor: second.kind === 'passed' });
     sendJson(res, 200, { account: session.account, csrf: session.csrf }, { 'set-cookie': this.cookie(req, session.id, Math.ceil(this.opts.sessionIdleMs / 1000)) });
   }

@@ -168,6 +168,10 @@ export class AdminHttp {
       return { kind: 'token', name: info.name, scopes: info.scopes };
     }
     const session = this.sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
+    if (session && session.password !== (await this.opts.operations.passwordFingerprint(Jid.parse(session.account)))) {
+      this.sessions.delete(session.id);
+      throw new HttpError(401, 'unauthorized', 'the password changed since this login; log in again', { 'www-authenticate': `Bearer realm="${REALM}"` });
+    }
     if (session) {
       if (method !== 'GET' && method !== 'HEAD') {
         const presented = req.headers['x-csrf-token'];
@@ -217,7 +221,7 @@ export class AdminHttp {
       this.opts.log.warn({ account, ip: info.remoteAddress }, 'web admin login by an account that is not an admin');
       throw new HttpError(403, 'forbidden', `${account} is not an admin of this server (see admins: in the config)`);
     }
-    const session = this.sessions.create(account!);
+    const session = this.sessions.create(account!, await accounts.passwordFingerprint(jid));
     this.opts.log.info({ account, ip: info.remoteAddress }, 'web admin login');
     sendJson(res, 200, { admin: session.account, csrf: session.csrf }, { 'set-cookie': sessionCookie(session.id, info.secure && info.scheme === 'https', Math.ceil(this.opts.sessionIdleMs / 1000)) });
   }

@@ -1,6 +1,7 @@
 // Everything an administrator can do to a running server, in one place: the HTTP admin API, the
 // web admin and the CLI (`parley user ...`) all call these, so they behave the same and fail
 // with the same AdminError codes (lib/admin/http-api.ts maps the codes to HTTP statuses).
+import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { AdminError } from '../config/errors.js';
 import { Jid } from '../jid/jid.js';
@@ -211,6 +212,16 @@ export class AdminOperations {
   /** An account that exists and is not disabled (a web session of any other ends). */
   async accountActive(jid: Jid): Promise<boolean> {
     return (await this.deps.accounts.exists(jid.domain, jid.local!)) && !(await this.deps.accounts.isDisabled(jid.domain, jid.local!));
+  }
+
+  /**
+   * A fingerprint of the account's current password (its SCRAM-SHA-256 keys), kept by web
+   * sessions: a changed password, from wherever (XMPP, the CLI, the admin API), ends them.
+   */
+  async passwordFingerprint(jid: Jid): Promise<string | undefined> {
+    const { credential: c, real } = await this.deps.accounts.scram(jid.domain, jid.local!, 'SHA-256');
+    if (!real) return undefined;
+    return createHash('sha256').update(c.salt).update(c.storedKey).update(c.serverKey).digest('base64');
   }
 
   // ------------------------------------------------------------------ sessions

@@ -12,6 +12,8 @@ export interface WebAdminSession {
   /** The bare JID of the account that logged in. */
   readonly account: string;
   readonly csrf: string;
+  /** The password's fingerprint at login: the session ends when the password changes. */
+  readonly password: string | undefined;
   lastSeen: number;
 }
 
@@ -31,14 +33,14 @@ export class WebAdminSessions {
 
   constructor(private readonly limits: WebSessionLimits, private readonly now: () => number = Date.now) {}
 
-  create(account: string): WebAdminSession {
+  create(account: string, password: string | undefined): WebAdminSession {
     this.sweep();
     if (this.limits.maxPerAccount !== undefined) {
       const own = [...this.sessions.values()].filter((s) => s.account === account);
       for (const s of own.slice(0, Math.max(0, own.length - this.limits.maxPerAccount + 1))) this.sessions.delete(s.id);
     }
     while (this.sessions.size >= this.limits.max) this.sessions.delete(this.sessions.keys().next().value!);
-    const session = { id: randomBytes(32).toString('base64url'), account, csrf: randomBytes(32).toString('base64url'), lastSeen: this.now() };
+    const session = { id: randomBytes(32).toString('base64url'), account, csrf: randomBytes(32).toString('base64url'), password, lastSeen: this.now() };
     this.sessions.set(session.id, session);
     return session;
   }

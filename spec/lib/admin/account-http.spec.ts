@@ -211,6 +211,28 @@ describe('account self-service API', function () {
       expect((await call('GET', '/account/api/events', as(s))).status, 'the old session stays ended').to.equal(401);
     });
 
+    it('ends the web sessions of an account whose password changes, on both the account and the admin pages', async () => {
+      await srv.addUser('gina', 'secret-pw');
+      const s = await login('gina');
+      expect((await call('GET', '/account/api/events', as(s))).status).to.equal(200);
+      const admin = await call('POST', '/admin/api/login', { body: { username: 'root', password: 'secret-pw' } });
+      const adminCookie = admin.headers.get('set-cookie')!.split(';')[0]!;
+      expect((await call('GET', '/admin/api/stats', { cookie: adminCookie })).status).to.equal(200);
+
+      await srv.server.operations.resetPassword('gina@localhost', 'new-secret-pw');
+      await srv.server.operations.resetPassword('root@localhost', 'new-secret-pw');
+      try {
+        const gone = await call('GET', '/account/api/events', as(s));
+        expect(gone.status).to.equal(401);
+        expect(String(gone.body.message)).to.match(/password changed/);
+        expect((await call('GET', '/admin/api/stats', { cookie: adminCookie })).status).to.equal(401);
+        const fresh = await login('gina', 'new-secret-pw');
+        expect((await call('GET', '/account/api/events', as(fresh))).status).to.equal(200);
+      } finally {
+        await srv.server.operations.resetPassword('root@localhost', 'secret-pw');
+      }
+    });
+
     it('ends the session at logout', async () => {
       const s = await login('alice');
       expect((await call('POST', '/account/api/logout', as(s))).status).to.equal(200);
