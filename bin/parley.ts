@@ -168,7 +168,14 @@ async function main(argv: string[]): Promise<number | undefined> {
           await start(configPath);
           return undefined;
         }
-        return runPrimary(await readConfig(configPath), count, (line) => process.stderr.write(`${line}\n`));
+        const config = await readConfig(configPath);
+        // The primary holds the pid file: `parley reload` signals it, and it tells every node.
+        const pidFile = await writePidFile(config);
+        try {
+          return await runPrimary(config, count, (line) => process.stderr.write(`${line}\n`));
+        } finally {
+          removePidFile(pidFile);
+        }
       }
       await start(configPath);
       return undefined;
@@ -261,8 +268,9 @@ async function start(configPath: string): Promise<void> {
       },
     );
   });
-  // After the handlers: a SIGHUP sent once the pid file exists must not kill the process.
-  pidFile = await writePidFile(config);
+  // After the handlers: a SIGHUP sent once the pid file exists must not kill the process. A
+  // node of `--nodes N` leaves the pid file to the primary, which forwards the signal.
+  if (!isWorker()) pidFile = await writePidFile(config);
 }
 
 // --- reload ------------------------------------------------------------------------------------

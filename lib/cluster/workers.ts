@@ -1,7 +1,8 @@
 // `parley start --nodes N`: N cluster nodes on one machine, one process each, sharing the
 // listening ports through node:cluster (the primary accepts and hands connections to the
 // workers in turn). Each worker is a full node, named <cluster.node>-<i>, on the same Redis and
-// PostgreSQL. The primary restarts a worker that dies and stops them all on SIGINT/SIGTERM.
+// PostgreSQL. The primary restarts a worker that dies, stops them all on SIGINT/SIGTERM and
+// passes SIGHUP (reload) on to each.
 import cluster, { type Worker } from 'node:cluster';
 import type { ParleyConfig } from '../config/schema.js';
 import { AdminError } from '../config/errors.js';
@@ -59,6 +60,10 @@ export function runPrimary(config: ParleyConfig, count: number, log: (line: stri
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // `parley reload` signals the primary (it holds the pid file): every node reloads.
+    process.on('SIGHUP', () => {
+      for (const w of workers.values()) w.process.kill('SIGHUP');
+    });
     for (let i = 1; i <= count; i++) fork(i);
   });
 }

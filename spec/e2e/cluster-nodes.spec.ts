@@ -1,7 +1,7 @@
 // `parley start --nodes 2`: two cluster nodes in two processes sharing one c2s port (node:cluster),
 // on the local Redis and PostgreSQL; connections land on both, and messages cross between them.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,9 +105,18 @@ describe('e2e: parley start --nodes 2', function () {
         await c.waitForElement((e) => e.is('message', XMLNS.client) && e.attrs.id === ids[i]);
       }
 
+      // `parley reload` finds the primary in the pid file, and every node reloads.
+      const pidFile = join(dir, 'data', 'parley.pid');
+      expect(Number(readFileSync(pidFile, 'utf8').trim())).to.equal(proc.pid);
+      const reload = spawnSync(process.execPath, [PARLEY_BIN, 'reload', '--config', file], { encoding: 'utf8' });
+      expect(reload.status, reload.stderr).to.equal(0);
+      for (let i = 0; i < 100 && [...output.matchAll(/config and certificates reloaded/g)].length < 2; i++) await sleep(100);
+      expect([...output.matchAll(/config and certificates reloaded/g)], output.slice(-2000)).to.have.length(2);
+
       proc.kill('SIGTERM');
       expect(await exited).to.equal(0);
       expect(await r.smembers(`${world.prefix}nodes`)).to.deep.equal([]);
+      expect(existsSync(pidFile), 'the pid file goes with the primary').to.equal(false);
     } finally {
       if (proc.exitCode === null) proc.kill('SIGKILL');
       r.disconnect();
