@@ -39,8 +39,15 @@ export async function exportData(storage: Database, opts: ExportOptions, write: 
     if (opts.user !== undefined) q = q.where('user', '=', opts.user);
     const accounts = (await q.execute()) as Array<{ user: string; bcrypt: string | null }>;
     for (const account of accounts) {
-      const el = await userElement(storage, host, account.user, account.bcrypt, opts.archive !== false);
-      await write(`${el.toString()}\n`);
+      const el = await userElement(storage, host, account.user, account.bcrypt);
+      if (opts.archive === false) await write(`${el.toString()}\n`);
+      else {
+        // The archive goes last and page by page: an account's archive is never held whole.
+        const text = el.toString();
+        await write(text.endsWith('/>') ? `${text.slice(0, -2)}>` : text.slice(0, -'</user>'.length));
+        await writeArchive(storage, host, account.user, write);
+        await write('</user>\n');
+      }
       users++;
       // Let other work in between accounts (better-sqlite3 is synchronous).
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -51,7 +58,7 @@ export async function exportData(storage: Database, opts: ExportOptions, write: 
   return { users };
 }
 
-async function userElement(storage: Database, host: string, user: string, bcrypt: string | null, withArchive: boolean): Promise<Element> {
+async function userElement(storage: Database, host: string, user: string, bcrypt: string | null): Promise<Element> {
   const db = storage.db;
   const el = xml('user', { name: user });
 
@@ -116,23 +123,36 @@ async function userElement(storage: Database, host: string, user: string, bcrypt
   });
   if (offline.length > 0) el.cnode(xml('offline-messages', {}, offline));
 
-  // XEP-0227 §3.6: the archive, as XEP-0313 results.
-  if (withArchive) {
-    const results: Element[] = [];
-    await eachArchived(storage, 'mam', host, user, (item) => {
-      const m = stored(item.value);
-      if (!m) return;
-      m.attrs.xmlns = PIE.client;
-      results.push(xml('result', { xmlns: PIE.mamResult, id: item.id },
-        xml('forwarded', { xmlns: PIE.forward }, xml('delay', { xmlns: PIE.delay, stamp: stamp(item.when) }), m)));
-    });
-    if (results.length > 0) el.cnode(xml('archive', { xmlns: PIE.mam }, results));
-  }
-
   // The XEP-0191 blocklist (no XEP-0227 element: the blocking namespace, as clients see it).
   const blocked = await storage.keyval('blocklist').keys(host, user);
   if (blocked.length > 0) el.cnode(xml('blocklist', { xmlns: PIE.blocking }, blocked.sort().map((jid) => xml('item', { jid }))));
   return el;
+}
+
+/** XEP-0227 §3.6: the archive, as XEP-0313 results, written a page at a time. */
+async function writeArchive(storage: Database, host: string, user: string, write: Write): Promise<void> {
+  let open = false;
+  const archive = storage.archive('mam');
+  let after: string | undefined;
+  for (;;) {
+    const page = await archive.query(host, user, { limit: PAGE, ...(after === undefined ? {} : { after }) });
+    let chunk = '';
+    for (const item of page.items) {
+      const m = stored(item.value);
+      if (!m) continue;
+      m.attrs.xmlns = PIE.client;
+      chunk += xml('result', { xmlns: PIE.mamResult, id: item.id },
+        xml('forwarded', { xmlns: PIE.forward }, xml('delay', { xmlns: PIE.delay, stamp: stamp(item.when) }), m)).toString();
+    }
+    if (chunk !== '') {
+      if (!open) chunk = `${xml('archive', { xmlns: PIE.mam }).toString().slice(0, -2)}>${chunk}`;
+      open = true;
+      await write(chunk);
+    }
+    if (page.complete || page.items.length === 0) break;
+    after = page.items[page.items.length - 1]!.id;
+  }
+  if (open) await write('</archive>');
 }
 
 async function eachArchived(storage: Database, store: string, host: string, user: string, fn: (item: { id: string; when: number; value: string }) => void): Promise<void> {

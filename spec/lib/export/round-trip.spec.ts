@@ -112,4 +112,30 @@ describe('XEP-0227 export and import', function () {
     expect(report.skipped).to.deep.equal([{ jid: 'alice@example.com', reason: 'the account exists already' }]);
     expect(await target.accounts.verifyPassword('example.com', 'alice', 'other-pw')).to.equal(true);
   });
+
+  it('writes a large archive a page at a time, and imports it back whole', async () => {
+    source = await Harness.start({ modules: MODULES });
+    await source.createAccount('dora', 'dora-pw');
+    const archive = source.storage.archive('mam');
+    const total = 1_234;
+    for (let i = 0; i < total; i++) {
+      await archive.append('example.com', 'dora', { id: `a${i}`, when: 1_700_000_000_000 + i, with: 'eve@example.com', value: `<message xmlns="jabber:client" from="eve@example.com/x" to="dora@example.com" type="chat"><body>m${i}</body></message>` });
+    }
+    const chunks: string[] = [];
+    await exportData(source.storage, { hosts: ['example.com'], user: 'dora' }, (chunk) => {
+      chunks.push(chunk);
+    });
+    const withResults = chunks.filter((c) => c.includes('<result '));
+    // 500 rows per page: three writes, none holding the whole archive.
+    expect(withResults).to.have.length(3);
+    for (const c of withResults) expect(c.match(/<result /g)!.length).to.be.at.most(500);
+    const file = chunks.join('');
+    expect(file.match(/<result /g)).to.have.length(total);
+
+    target = await Harness.start({ modules: MODULES });
+    const report = await importData(target.storage, target.accounts, Readable.from([file]), { hosts: ['example.com'] });
+    expect(report.imported).to.deep.equal(['dora@example.com']);
+    const back = await target.storage.archive('mam').query('example.com', 'dora', { limit: 2_000 });
+    expect(back.items.map((i) => i.id)).to.deep.equal(Array.from({ length: total }, (_, i) => `a${i}`));
+  });
 });
