@@ -66,6 +66,7 @@ const STATUS_OF: Record<string, number> = {
   PARLEY_ERR_NO_ACCOUNT: 404,
   PARLEY_ERR_ACCOUNT_EXISTS: 409,
   PARLEY_ERR_NO_ADMIN: 409,
+  PARLEY_ERR_CONFLICT: 409,
   PARLEY_ERR_CONFIG: 422,
   PARLEY_ERR_RELOAD: 422,
 };
@@ -100,6 +101,9 @@ export class AdminHttp {
       route('DELETE', 'sessions/:jid', 'sessions:write', async (_r, [jid]) => ({ jid: ops.kickSession(jid!).toString(), kicked: true })),
       route('GET', 'rooms', 'rooms:read', async (r) => ({ rooms: await ops.listRooms(r.query.get('host') ?? undefined) })),
       route('DELETE', 'rooms/:jid', 'rooms:write', async (r, [jid]) => ({ jid: (await ops.destroyRoom(jid!, r.query.get('reason') ?? undefined)).toString(), destroyed: true })),
+      route('GET', 'reports', 'reports:read', async (r) => ({ reports: await ops.listReports(r.query.get('host') ?? undefined, boundedLimit(r.query.get('limit'))) })),
+      route('DELETE', 'reports/:host/:id', 'reports:write', async (_r, [host, id]) => (await ops.dismissReport(host!, id!), { id, dismissed: true })),
+      route('POST', 'reports/:host/:id/disable', 'reports:write', async (_r, [host, id]) => ({ id, jid: (await ops.disableReported(host!, id!)).toString(), disabled: true })),
       route('GET', 'stats', 'stats:read', () => ops.stats()),
       route('POST', 'reload', 'server:reload', () => ops.reload()),
     ];
@@ -251,6 +255,11 @@ export class AdminHttp {
     const jid = Jid.tryParse(text.trim());
     return jid && jid.local !== undefined && jid.resource === undefined && this.opts.operations.hosts.includes(jid.domain) ? jid : undefined;
   }
+}
+
+/** Reports per host in one answer: 100 unless asked, at most 1,000. */
+function boundedLimit(value: string | null): number {
+  return Math.min(intParam(value) ?? 100, 1_000);
 }
 
 function intParam(value: string | null): number | undefined {

@@ -9,6 +9,8 @@ const json = (schema: Schema) => ({ 'application/json': { schema } });
 const ok = (description: string, schema: Schema) => ({ description, content: json(schema) });
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
 const jidParam = (description: string) => ({ name: 'jid', in: 'path', required: true, description, schema: { type: 'string' } });
+const reportHost = { name: 'host', in: 'path', required: true, description: 'The virtual host the report was filed on.', schema: { type: 'string' } };
+const reportId = { name: 'id', in: 'path', required: true, description: 'The report id from the list (percent-encode its slash).', schema: { type: 'string' } };
 const hostParam = { name: 'host', in: 'query', required: false, description: 'Only this virtual host.', schema: { type: 'string' } };
 
 function op(summary: string, scope: string, extra: Schema, responses: Schema): Schema {
@@ -80,6 +82,20 @@ export function openApiDocument(): Schema {
           parameters: [jidParam('The room, room@conference.domain.'), { name: 'reason', in: 'query', required: false, schema: { type: 'string' } }],
         }, { 200: ok('Destroyed', ref('JidResult')), ...errors(400, 404, 409) }),
       },
+      '/reports': {
+        get: op('List the XEP-0377 spam and abuse reports users filed, oldest first', 'reports:read', {
+          parameters: [hostParam, { name: 'limit', in: 'query', required: false, description: 'At most this many per host.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } }],
+        }, { 200: ok('Reports', { type: 'object', properties: { reports: { type: 'array', items: ref('Report') } } }), ...errors(400, 404) }),
+      },
+      '/reports/{host}/{id}': {
+        delete: op('Dismiss a report', 'reports:write', { parameters: [reportHost, reportId] }, { 200: ok('Dismissed', { type: 'object', properties: { id: { type: 'string' }, dismissed: { type: 'boolean' } } }), ...errors(404) }),
+      },
+      '/reports/{host}/{id}/disable': {
+        post: op('Disable the reported account (an account of that host): its sessions end, the reports about it are dropped', 'reports:write', { parameters: [reportHost, reportId] }, {
+          200: ok('Disabled', { type: 'object', properties: { id: { type: 'string' }, jid: { type: 'string' }, disabled: { type: 'boolean' } } }),
+          ...errors(404, 409),
+        }),
+      },
       '/stats': {
         get: op('Server status and live figures', 'stats:read', {}, { 200: ok('Figures', ref('Stats')) }),
       },
@@ -109,6 +125,13 @@ export function openApiDocument(): Schema {
         Session: {
           type: 'object',
           properties: { jid: { type: 'string' }, host: { type: 'string' }, remoteAddress: { type: 'string' }, secure: { type: 'boolean' }, available: { type: 'boolean' }, hibernating: { type: 'boolean' }, priority: { type: 'integer' }, node: { type: 'string' } },
+        },
+        Report: {
+          type: 'object',
+          properties: {
+            host: { type: 'string' }, id: { type: 'string' }, reporter: { type: 'string', description: 'The reporting account.' },
+            report: { type: 'object', properties: { jid: { type: 'string', description: 'The reported JID.' }, reason: { type: 'string', enum: ['spam', 'abuse', 'unknown'] }, text: { type: 'string' }, stanzaIds: { type: 'array', items: { type: 'object', properties: { by: { type: 'string' }, id: { type: 'string' } } } }, when: { type: 'integer', description: 'Milliseconds since the epoch.' } } },
+          },
         },
         Room: { type: 'object', properties: { jid: { type: 'string' }, title: { type: ['string', 'null'] }, persistent: { type: 'boolean' }, public: { type: 'boolean' }, occupants: { type: 'integer' } } },
         Stats: {

@@ -13,6 +13,8 @@ import type { Logger } from '../log.js';
 import type { Router } from '../routing/router.js';
 import type { MucApi } from '../../modules/muc/index.js';
 import { mucAdmin, type RoomSummary } from '../../modules/muc/admin-api.js';
+import type { BlockingApi } from '../../modules/blocking/index.js';
+import type { QueuedReport } from '../../modules/blocking/reports-api.js';
 import type { SecurityApi } from '../../modules/security/api.js';
 import { ClusterNode } from '../cluster/node.js';
 
@@ -263,6 +265,46 @@ export class AdminOperations {
 
   private endSessions(jid: Jid, condition: string): void {
     for (const s of this.deps.sessions?.of(jid) ?? []) s.close(condition, 'ended by an administrator');
+  }
+
+  // ------------------------------------------------------------------ spam reports
+
+  /** XEP-0377 reports filed on the hosts (or one), oldest first, at most `limit` per host. */
+  async listReports(host: string | undefined, limit: number): Promise<Array<QueuedReport & { host: string }>> {
+    const hosts = host === undefined ? this.deps.hosts : [this.host(host)];
+    const out: Array<QueuedReport & { host: string }> = [];
+    for (const h of hosts) for (const r of (await this.reports(h)?.list(limit)) ?? []) out.push({ ...r, host: h });
+    return out;
+  }
+
+  /** Drops one report, the abuse handled or unfounded. */
+  async dismissReport(host: string, id: string): Promise<void> {
+    const queue = this.reportQueue(host);
+    if (!(await queue.dismiss(id))) throw notFound(`there is no report ${id} on ${host}`, 'list reports to see their ids');
+    this.deps.log?.info({ host, report: id }, 'spam report dismissed by an administrator');
+  }
+
+  /** Disables the account a report is about (an account of that host), ends its sessions, drops the reports about it. */
+  async disableReported(host: string, id: string): Promise<Jid> {
+    const queue = this.reportQueue(host);
+    const report = await queue.get(id);
+    if (!report) throw notFound(`there is no report ${id} on ${host}`, 'list reports to see their ids');
+    const jid = Jid.tryParse(report.report.jid)?.bare();
+    if (!jid || jid.domain !== host || !(await queue.disableReported(jid.toString()))) {
+      throw new AdminError('PARLEY_ERR_CONFLICT', `${report.report.jid} is not an account of ${host}`, 'a remote JID can only be blocked, or its server told; dismiss the report');
+    }
+    this.deps.log?.info({ host, report: id, account: jid.toString() }, 'reported account disabled by an administrator');
+    return jid;
+  }
+
+  private reports(host: string): BlockingApi['queue'] | undefined {
+    return (this.deps.moduleApi?.(host, 'blocking') as BlockingApi | undefined)?.queue;
+  }
+
+  private reportQueue(host: string): BlockingApi['queue'] {
+    const queue = this.reports(this.host(host));
+    if (!queue) throw notFound(`the blocking module (spam reports) is not enabled on ${host}`, 'enable modules.blocking');
+    return queue;
   }
 
   // ------------------------------------------------------------------ rooms

@@ -13,6 +13,8 @@ export const TOKEN_SCOPES = [
   'sessions:write',
   'rooms:read',
   'rooms:write',
+  'reports:read',
+  'reports:write',
   'stats:read',
   'server:reload',
 ] as const;

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { loggedIn, type RawClient } from '../../helpers/raw-client.js';
+import { Jid } from '../../../lib/jid/jid.js';
 import { AdminTokens, TOKEN_SCOPES, type TokenScope } from '../../../lib/admin/tokens.js';
 
 function repoRoot(): string {
@@ -34,6 +35,9 @@ const ROUTES: Array<{ method: string; template: string; path: string; scope: Tok
   { method: 'DELETE', template: '/sessions/{jid}', path: 'sessions/nobody%40localhost%2Fx', scope: 'sessions:write' },
   { method: 'GET', template: '/rooms', path: 'rooms', scope: 'rooms:read' },
   { method: 'DELETE', template: '/rooms/{jid}', path: 'rooms/none%40conference.localhost', scope: 'rooms:write' },
+  { method: 'GET', template: '/reports', path: 'reports', scope: 'reports:read' },
+  { method: 'DELETE', template: '/reports/{host}/{id}', path: 'reports/localhost/nobody%2Fx', scope: 'reports:write' },
+  { method: 'POST', template: '/reports/{host}/{id}/disable', path: 'reports/localhost/nobody%2Fx/disable', scope: 'reports:write' },
   { method: 'GET', template: '/stats', path: 'stats', scope: 'stats:read' },
   { method: 'POST', template: '/reload', path: 'reload', scope: 'server:reload' },
 ];
@@ -246,6 +250,42 @@ describe('HTTP admin API', function () {
       const after = (await call('GET', 'rooms')).body.rooms as Array<{ jid: string }>;
       expect(after.map((r) => r.jid)).to.not.include('lounge@conference.localhost');
       expect((await call('DELETE', 'rooms/lounge%40conference.localhost')).status).to.equal(404);
+    });
+  });
+
+  describe('spam reports', () => {
+    it('lists the reports users filed, dismisses one, and disables a reported local account', async () => {
+      await srv.addUser('spammy', 'pw');
+      await srv.addUser('reporter', 'pw');
+      const spammy = await loggedIn(srv, 'spammy', { password: 'pw' });
+      const reporter = await loggedIn(srv, 'reporter', { password: 'pw' });
+      clients.push(spammy, reporter);
+      const block = (jid: string, text: string, id: string) =>
+        reporter.send(`<iq type='set' id='${id}'><block xmlns='urn:xmpp:blocking'><item jid='${jid}'><report xmlns='urn:xmpp:reporting:1' reason='urn:xmpp:reporting:spam'><text>${text}</text></report></item></block></iq>`);
+      block('junk@remote.example', 'from afar', 'b1');
+      await reporter.waitForElement((el) => el.is('iq') && el.attrs.id === 'b1');
+      block('spammy@localhost', 'buy pills', 'b2');
+      await reporter.waitForElement((el) => el.is('iq') && el.attrs.id === 'b2');
+
+      const list = await call('GET', 'reports?host=localhost');
+      expect(list.status, JSON.stringify(list.body)).to.equal(200);
+      const reports = list.body.reports as Array<{ host: string; id: string; reporter: string; report: { jid: string; reason: string; text: string } }>;
+      expect(reports.map((r) => [r.reporter, r.report.jid, r.report.reason, r.report.text])).to.deep.equal([
+        ['reporter@localhost', 'junk@remote.example', 'spam', 'from afar'],
+        ['reporter@localhost', 'spammy@localhost', 'spam', 'buy pills'],
+      ]);
+      const [remote, local] = reports as [typeof reports[0], typeof reports[0]];
+      // A remote JID cannot be disabled here: 409, the report stays.
+      expect((await call('POST', `reports/localhost/${encodeURIComponent(remote.id)}/disable`)).status).to.equal(409);
+      expect((await call('DELETE', `reports/localhost/${encodeURIComponent(remote.id)}`)).status).to.equal(200);
+      expect((await call('DELETE', `reports/localhost/${encodeURIComponent(remote.id)}`)).status).to.equal(404);
+
+      const disabled = await call('POST', `reports/localhost/${encodeURIComponent(local.id)}/disable`);
+      expect(disabled.status, JSON.stringify(disabled.body)).to.equal(200);
+      expect(disabled.body.jid).to.equal('spammy@localhost');
+      await spammy.closed;
+      expect(await srv.server.operations.accountActive(Jid.parse('spammy@localhost'))).to.equal(false);
+      expect((await call('GET', 'reports')).body.reports).to.deep.equal([]);
     });
   });
 
