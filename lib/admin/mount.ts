@@ -42,8 +42,15 @@ export function mountAdmin(o: MountAdminOptions): AdminOperations {
     startedAt: o.startedAt,
     reload: o.reload,
   });
-  if (!config.adminHttp.enabled) return operations;
+  if (!config.adminHttp.enabled && !config.adminHttp.accountPages) return operations;
+  // One throttle for both login forms: wrong passwords on either page count together.
   const throttle = new LoginThrottle({ accountFailures: config.auth.throttle.accountFailures, ipFailures: config.auth.throttle.ipFailures, windowMs: config.auth.throttle.window });
+  if (config.adminHttp.enabled) mountAdminPages(core, hosts, operations, throttle, config);
+  if (config.adminHttp.accountPages) mountAccountPages(core, hosts, operations, throttle, config);
+  return operations;
+}
+
+function mountAdminPages(core: ServerCore, hosts: readonly string[], operations: AdminOperations, throttle: LoginThrottle, config: ParleyConfig): void {
   const api = new AdminHttp({
     operations,
     tokens: new AdminTokens(core.storage),
@@ -59,6 +66,9 @@ export function mountAdmin(o: MountAdminOptions): AdminOperations {
     if (path.startsWith(ADMIN_API_PREFIX)) return api.handle(req, res, path);
     return serveAdminPage(req, res, path);
   });
+}
+
+function mountAccountPages(core: ServerCore, hosts: readonly string[], operations: AdminOperations, throttle: LoginThrottle, config: ParleyConfig): void {
   const account = new AccountHttp({
     operations,
     sessionIdleMs: config.adminHttp.sessionTimeout,
@@ -70,5 +80,4 @@ export function mountAdmin(o: MountAdminOptions): AdminOperations {
   });
   core.httpRoutes.add(hosts[0]!, 'accountHttp', { methods: ['GET', 'HEAD', 'POST', 'DELETE'], pathPrefix: ACCOUNT_PREFIX }, async (req, res) =>
     account.handle(req, res, requestPath(req.url) ?? ACCOUNT_PREFIX));
-  return operations;
 }

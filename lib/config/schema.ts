@@ -320,7 +320,10 @@ export type HttpConfig = z.output<typeof http>;
 
 /** The HTTP admin API (/admin/api/) and the web admin (/admin/) on the http/https listeners. */
 const adminHttp = z.strictObject({
+  /** The admin API (/admin/api/) and the web admin (/admin/). */
   enabled: z.boolean().default(true),
+  /** Every user's self-service pages (/account/), on their own switch. */
+  accountPages: z.boolean().default(true),
   /** A web admin session ends after this long without a request. */
   sessionTimeout: duration().prefault('30m'),
   /** Web admin sessions held at once; the oldest ends when more log in. */

@@ -291,3 +291,28 @@ describe('account self-service API', function () {
     });
   });
 });
+
+describe('adminHttp switches: the admin pages and the account pages each on their own', function () {
+  this.timeout(30_000);
+  const status = async (srv: TestServer, path: string) => (await fetch(`http://127.0.0.1:${srv.port('http')}${path}`, { redirect: 'manual' })).status;
+
+  it('serves /account/ without the admin API and pages (enabled: false)', async () => {
+    const srv = await startTestServer({ adminHttp: { enabled: false } });
+    try {
+      expect(await status(srv, '/account/')).to.be.oneOf([200, 302, 303]);
+      expect(await status(srv, '/admin/api/openapi.json')).to.equal(404);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('serves the admin API and pages without /account/ (accountPages: false)', async () => {
+    const srv = await startTestServer({ adminHttp: { accountPages: false } });
+    try {
+      expect(await status(srv, '/account/')).to.equal(404);
+      expect(await status(srv, '/admin/api/openapi.json')).to.equal(200);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
