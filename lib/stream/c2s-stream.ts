@@ -779,7 +779,7 @@ export class C2sStream {
       }
     }
     el.attrs.from = session.jid.toString();
-    this.env.metrics?.stanzas.inc({ direction: 'in', kind: el.name });
+    this.env.metrics?.countStanza('in', el.name);
     if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.session) && !el.attrs.to) {
       // RFC 3921 session establishment, still sent by old clients: a no-op. Through the session,
       // like every stanza after bind, so that stream management counts it.
@@ -845,7 +845,7 @@ export class C2sStream {
   private sinkFor(): SessionSink {
     return {
       write: (stanza) => {
-        this.env.metrics?.stanzas.inc({ direction: 'out', kind: stanza.name });
+        this.env.metrics?.countStanza('out', stanza.name);
         this.writeElement(stanza);
       },
       close: (condition, text) => (condition ? this.streamError(condition as StreamErrorCondition, text) : this.close()),
