@@ -709,7 +709,9 @@ export class C2sStream {
         // A nonza (an XEP-0198 <r/>, say) sees every stanza before it counted.
         if (!session && this.handledTail) await this.handledTail;
         try {
-          await this.process(el);
+          // Most stanzas are routed synchronously: no await for them (see Router.fromClient).
+          const pending = this.process(el);
+          if (pending) await pending;
         } catch (err) {
           this.log.error({ err }, 'stanza processing failed');
         }
@@ -750,24 +752,9 @@ export class C2sStream {
     this.handledTail = tail;
   }
 
-  private async process(el: Element): Promise<void> {
+  private process(el: Element): Promise<void> | void {
     const ns = el.attrs.xmlns as string | undefined;
-    if (ns !== undefined) {
-      const runtime = this.env.hosts.get(this.host)!;
-      const streamHandler = runtime.streamNonzas.get(ns);
-      if (streamHandler) {
-        await streamHandler(this.control(), el);
-        const resumed = this.resumed;
-        this.resumed = undefined;
-        if (resumed && this.session === resumed) {
-          await runtime.hooks.notify('session/resumed', { session: resumed }, (err) => this.log.error({ err }, 'session/resumed handler failed'));
-        }
-        return;
-      }
-      const handler = runtime.nonzas.get(ns);
-      if (handler && this.session) await handler(this.session, el);
-      return;
-    }
+    if (ns !== undefined) return this.processNonza(el, ns);
     if (this.state === 'authenticated') return this.preBind(el);
     const session = this.session!;
     // RFC 6120 §8.1.2.1: the server stamps the full JID; a `from` naming anyone else is refused.
@@ -786,7 +773,23 @@ export class C2sStream {
       session.send(xml('iq', { type: 'result', id: el.attrs.id as string }));
       return;
     }
-    await this.env.router.fromClient(session, el);
+    return this.env.router.fromClient(session, el);
+  }
+
+  private async processNonza(el: Element, ns: string): Promise<void> {
+    const runtime = this.env.hosts.get(this.host)!;
+    const streamHandler = runtime.streamNonzas.get(ns);
+    if (streamHandler) {
+      await streamHandler(this.control(), el);
+      const resumed = this.resumed;
+      this.resumed = undefined;
+      if (resumed && this.session === resumed) {
+        await runtime.hooks.notify('session/resumed', { session: resumed }, (err) => this.log.error({ err }, 'session/resumed handler failed'));
+      }
+      return;
+    }
+    const handler = runtime.nonzas.get(ns);
+    if (handler && this.session) await handler(this.session, el);
   }
 
   /** Between SASL and bind only the bind IQ is allowed (RFC 6120 §7.2). */
