@@ -144,6 +144,23 @@ export class Router {
     }
   }
 
+  /**
+   * Routes stanzas side by side (a group chat's copies), resolving once all are through. Only
+   * those that wait for something cost a promise; `onError` hears of each that failed.
+   */
+  routeEach(els: readonly Element[], onError: (err: unknown) => void): Promise<void> {
+    let waiting: Array<Promise<void>> | undefined;
+    for (const el of els) {
+      try {
+        const pending = this.routeNow(el);
+        if (pending) (waiting ??= []).push(pending.catch(onError));
+      } catch (err) {
+        onError(err);
+      }
+    }
+    return waiting === undefined ? DONE : Promise.all(waiting).then(nothing);
+  }
+
   private routeNow(el: Element): Pending {
     const from = Jid.tryParse(el.attrs.from as string | undefined);
     if (!from) throw new Error(`router: stanza without a valid from: ${el.toString().slice(0, 200)}`);

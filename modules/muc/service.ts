@@ -152,20 +152,20 @@ export class MucService {
   async broadcastMessage(room: Room, message: Element): Promise<void> {
     const children = message.children;
     const attrs = message.attrs;
-    let batch: Array<Promise<void>> = [];
+    let batch: Element[] = [];
     for (const occupant of [...room.occupants.values()]) {
       for (const s of occupant.sessions.values()) {
         const copy = xml('message', attrs);
         copy.attrs.to = s.jid.toString();
         copy.children = children.slice();
-        batch.push(this.ctx.send(copy).catch(this.sendFailed));
+        batch.push(copy);
         if (batch.length === FANOUT_BATCH) {
-          await Promise.all(batch);
+          await this.ctx.sendEach(batch, this.sendFailed);
           batch = [];
         }
       }
     }
-    await Promise.all(batch);
+    if (batch.length > 0) await this.ctx.sendEach(batch, this.sendFailed);
   }
 
   private readonly sendFailed = (err: unknown): void => {

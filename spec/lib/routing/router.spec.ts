@@ -97,4 +97,27 @@ describe('Router', () => {
     await h.router.route(el).catch((e: unknown) => { caught = e; });
     expect(String(caught)).to.match(/without a valid from/);
   });
+
+  describe('routeEach (fan-out)', () => {
+    const headline = (to: string, body: string) => xml('message', { from: 'example.com', to, type: 'headline' }, xml('body', {}, body));
+
+    it('routes every stanza, tells onError of each that failed, and resolves at once when none waited', async () => {
+      await start([]);
+      const errors: unknown[] = [];
+      const done = h.router.routeEach([headline('bob@example.com/b', '1'), xml('message', { to: 'bob@example.com/b' }), headline('alice@example.com/a', '2')], (e) => errors.push(e));
+      expect(bob.received.map((s) => s.getChildText('body'))).to.deep.equal(['1']);
+      expect(alice.received.map((s) => s.getChildText('body'))).to.deep.equal(['2']);
+      expect(errors).to.have.length(1);
+      await done;
+    });
+
+    it('resolves only once the stanzas that wait are through', async () => {
+      await start([slowFilter(() => undefined)]);
+      const errors: unknown[] = [];
+      bob.session.setPresence(xml('presence'));
+      await h.router.routeEach([chat('bob@example.com', 'x'), chat('bob@example.com', 'y')].map((el) => { el.attrs.from = 'example.com'; return el; }), (e) => errors.push(e));
+      expect(bob.received.map((s) => s.getChildText('body')).sort()).to.deep.equal(['x', 'y']);
+      expect(errors).to.deep.equal([]);
+    });
+  });
 });
