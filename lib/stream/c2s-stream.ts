@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { xml, type Element } from '../xml/element.js';
 import { StreamParser, XmlStreamError, type StreamParserHandlers } from '../xml/stream-parser.js';
+import { serialize } from '../xml/serialize.js';
 import type { XmlLimits } from '../xml/limits.js';
 import { Jid, JidError, prepResource } from '../jid/jid.js';
 import { NS } from '../stanza/ns.js';
@@ -211,7 +212,7 @@ export class C2sStream {
       this.holding.push(el);
       return;
     }
-    this.writeRaw(el.toString());
+    this.writeRaw(serialize(el));
   }
 
   private sendHeader(host: string | undefined): void {
