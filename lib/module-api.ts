@@ -12,6 +12,7 @@ export { decodeUtf8Strict, prepareUsername } from './sasl/common.js';
 export { base32Decode, base32Encode, matchTotp, newTotpSecret, otpauthUri, totp } from './accounts/totp.js';
 export type { StreamErrorCondition } from './stream/stream-error.js';
 export { xml, Element, cloneElement, escapeXML, escapeXMLText } from './xml/element.js';
+export { freezeShared, serialize } from './xml/serialize.js';
 export type { XmlAttrs, XmlChild } from './xml/element.js';
 export { parseXml } from './xml/parse.js';
 export { KeyedLock } from './util/keyed-lock.js';

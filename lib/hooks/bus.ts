@@ -67,16 +67,28 @@ export class HookBus {
   }
 
   /** Runs filter handlers until one drops or bounces. Exceptions become internal-server-error. */
-  async filter<K extends HookName>(hook: K, event: HookEvent<K>): Promise<'pass' | 'drop' | StanzaError> {
+  filter<K extends HookName>(hook: K, event: HookEvent<K>): Promise<Verdict> {
+    const v = this.filterNow(hook, event);
+    return v instanceof Promise ? v : Promise.resolve(v);
+  }
+
+  /**
+   * `filter`, answered synchronously when every handler answered synchronously (a hook without
+   * handlers: 'pass'). The router runs four filters per message: a promise and a turn of the
+   * microtask queue for each would cost more than the handlers themselves. An exception other
+   * than a StanzaError comes back as a rejected promise, as from `filter`.
+   */
+  filterNow<K extends HookName>(hook: K, event: HookEvent<K>): Verdict | Promise<Verdict> {
     const hs = this.handlers(hook);
     for (let i = 0; i < hs.length; i++) {
       let r: unknown;
       try {
-        r = await hs[i](event);
+        r = hs[i](event);
       } catch (err) {
         if (err instanceof StanzaError) return err;
-        throw err;
+        return Promise.reject(err);
       }
+      if (isThenable(r)) return filterFrom(hs, i, r, event);
       if (r === 'drop') return 'drop';
       if (r instanceof StanzaError) return r;
     }
@@ -84,12 +96,65 @@ export class HookBus {
   }
 
   /** Runs claim handlers until one claims; true when claimed. */
-  async claim<K extends HookName>(hook: K, event: HookEvent<K>): Promise<boolean> {
-    for (const h of this.handlers(hook)) {
-      if ((await h(event)) === 'claimed') return true;
+  claim<K extends HookName>(hook: K, event: HookEvent<K>): Promise<boolean> {
+    const v = this.claimNow(hook, event);
+    return v instanceof Promise ? v : Promise.resolve(v);
+  }
+
+  /** `claim`, answered synchronously when every handler answered synchronously (see filterNow). */
+  claimNow<K extends HookName>(hook: K, event: HookEvent<K>): boolean | Promise<boolean> {
+    const hs = this.handlers(hook);
+    for (let i = 0; i < hs.length; i++) {
+      let r: unknown;
+      try {
+        r = hs[i](event);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (isThenable(r)) return claimFrom(hs, i, r, event);
+      if (r === 'claimed') return true;
     }
     return false;
   }
+}
+
+/** What a filter chain decided. */
+export type Verdict = 'pass' | 'drop' | StanzaError;
+
+function isThenable(r: unknown): r is PromiseLike<unknown> {
+  return typeof r === 'object' && r !== null && typeof (r as { then?: unknown }).then === 'function';
+}
+
+/** The rest of a filter chain once handler `i` answered with a promise. */
+async function filterFrom<K extends HookName>(hs: HookHandler<K>[], i: number, pending: PromiseLike<unknown>, event: HookEvent<K>): Promise<Verdict> {
+  let answer = pending;
+  for (;;) {
+    let r: unknown;
+    try {
+      r = await answer;
+    } catch (err) {
+      if (err instanceof StanzaError) return err;
+      throw err;
+    }
+    if (r === 'drop') return 'drop';
+    if (r instanceof StanzaError) return r;
+    if (++i >= hs.length) return 'pass';
+    try {
+      answer = Promise.resolve(hs[i](event));
+    } catch (err) {
+      if (err instanceof StanzaError) return err;
+      throw err;
+    }
+  }
+}
+
+/** The rest of a claim chain once handler `i` answered with a promise. */
+async function claimFrom<K extends HookName>(hs: HookHandler<K>[], i: number, pending: PromiseLike<unknown>, event: HookEvent<K>): Promise<boolean> {
+  if ((await pending) === 'claimed') return true;
+  for (i++; i < hs.length; i++) {
+    if ((await hs[i](event)) === 'claimed') return true;
+  }
+  return false;
 }
 
 /** Kahn's algorithm over owner names; ties break by owner name, then registration order. */

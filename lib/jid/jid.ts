@@ -1,6 +1,7 @@
 // RFC 7622: JIDs, prepared with PRECIS rules (IdentifierClass with case mapping for the
 // localpart, OpaqueString for the resourcepart, IDNA for the domainpart).
 import { domainToASCII } from 'node:url';
+import { GenerationalCache } from '../util/generational-cache.js';
 
 export class JidError extends Error {
   constructor(message: string) {
@@ -43,12 +44,25 @@ export function prepResource(resource: string): string {
   return out;
 }
 
+/**
+ * JIDs parsed from strings, by the string as written. Preparation (PRECIS, IDNA) costs more than
+ * the rest of routing a stanza, and the same addresses come back with every stanza (the room and
+ * its occupants of a group chat, a contact's bare JID). A Jid is immutable and a pure function of
+ * its string, so the cache needs no invalidation. Bounded in entries and in the length of what it
+ * keeps (longer JIDs are rare and prepared each time): a few MiB at the very most.
+ */
+const parsed = new GenerationalCache<string, Jid>(4096);
+const CACHED_JID_CHARS = 128;
+
 /** A prepared, immutable JID. Compare with `equals` or by `toString()`. */
 export class Jid {
   readonly local: string | undefined;
   readonly domain: string;
   readonly resource: string | undefined;
   private readonly str: string;
+  /** bare(), made once: the directory and the router ask for it with every stanza. A #private
+   * field, invisible to deep equality and JSON, so a Jid still compares by its parts. */
+  #bare: Jid | undefined;
 
   private constructor(local: string | undefined, domain: string, resource: string | undefined) {
     this.local = local;
@@ -59,6 +73,14 @@ export class Jid {
 
   /** Parses and prepares a JID string; throws JidError when it is not a valid JID. */
   static parse(input: string): Jid {
+    const hit = parsed.get(input);
+    if (hit !== undefined) return hit;
+    const jid = Jid.parseUncached(input);
+    if (input.length <= CACHED_JID_CHARS) parsed.set(input, jid);
+    return jid;
+  }
+
+  private static parseUncached(input: string): Jid {
     const slash = input.indexOf('/');
     const beforeResource = slash === -1 ? input : input.slice(0, slash);
     const resource = slash === -1 ? undefined : input.slice(slash + 1);
@@ -92,7 +114,8 @@ export class Jid {
   get isDomain(): boolean { return this.local === undefined && this.resource === undefined; }
 
   bare(): Jid {
-    return this.resource === undefined ? this : new Jid(this.local, this.domain, undefined);
+    if (this.resource === undefined) return this;
+    return (this.#bare ??= new Jid(this.local, this.domain, undefined));
   }
 
   withResource(resource: string): Jid {

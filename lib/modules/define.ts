@@ -202,6 +202,12 @@ export interface ModuleContext<Config = unknown> {
   notify<K extends NotifyHookName>(hook: K, event: HookEvent<K>): Promise<void>;
   /** Routes a stanza from this server (or a JID it speaks for) as a new stanza. `from` must be set. */
   send(stanza: Element): Promise<void>;
+  /**
+   * Routes many stanzas side by side (a fan-out: each goes to another recipient, so their order
+   * does not matter) and resolves once all are through; cheaper than `send` for each. `onError`
+   * hears of each one that failed.
+   */
+  sendEach(stanzas: readonly Element[], onError: (err: unknown) => void): Promise<void>;
   /** Sends an IQ get/set and waits for its result (rejects with StanzaError or on timeout). */
   request(iq: Element, timeoutMs?: number): Promise<Element>;
   readonly sessions: SessionView;

@@ -250,6 +250,7 @@ function createContext(
     },
     notify: (hook, event) => runtime.hooks.notify(hook, event, (err) => log.error({ err, hook }, 'hook handler failed')),
     send: (stanza: Element) => deps.router.route(stanza),
+    sendEach: (stanzas, onError) => deps.router.routeEach(stanzas, onError),
     request: (iq: Element, timeoutMs?: number) => deps.router.request(iq, timeoutMs),
     sessions: {
       of: (account) => deps.sessions.of(account),

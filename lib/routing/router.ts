@@ -11,6 +11,7 @@ import type { SessionDirectory } from '../sessions/directory.js';
 import type { C2sSession } from '../sessions/c2s-session.js';
 import type { SessionHandle } from '../sessions/types.js';
 import type { HostRuntime } from './host-runtime.js';
+import type { Verdict } from '../hooks/bus.js';
 import type { DomainBlocklist } from './domain-blocklist.js';
 import type { IqOrigin, IqTarget } from './iq-registry.js';
 
@@ -28,11 +29,22 @@ export interface ClusterRoutes {
   replyNode(from: string, to: string, id: string): string | undefined;
 }
 
-interface Pending {
+interface PendingRequest {
   resolve(el: Element): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }
+
+/**
+ * Routing that finished synchronously (undefined) or the promise of its end. Most stanzas are
+ * routed without waiting for anything; the promises are kept for those that wait.
+ */
+export type Pending = Promise<void> | void;
+
+/** What `route` resolves to when nothing had to wait: one promise for all of them. */
+const DONE: Promise<void> = Promise.resolve();
+
+const nothing = (): void => undefined;
 
 /**
  * RFC 6120 §8.3.3.12: the sender breaks a local policy (this server talks to no one there), of
@@ -45,7 +57,7 @@ function blockedDomainError(domain: string): StanzaError {
 
 export class Router {
   private readonly services = new Map<string, { host: string; handler: ServiceHandler }>();
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Map<string, PendingRequest>();
   remote: RemoteRoute | undefined;
   /** Domains nothing is exchanged with (config `s2s.blockedDomains`); set by the server. */
   blocked: DomainBlocklist | undefined;
@@ -71,8 +83,12 @@ export class Router {
     return this.hosts.has(domain) || this.services.has(domain);
   }
 
-  /** A stanza from a bound local session; `from` is already stamped on the element. */
-  async fromClient(session: C2sSession, el: Element): Promise<void> {
+  /**
+   * A stanza from a bound local session; `from` is already stamped on the element. Undefined when
+   * it was routed synchronously, as a message to a local session is unless a hook handler waits:
+   * no promise, no turn of the microtask queue per stanza.
+   */
+  fromClient(session: C2sSession, el: Element): Pending {
     let stanza: Stanza;
     try {
       stanza = toEnvelope(el, session.jid);
@@ -83,30 +99,69 @@ export class Router {
     // Before any module sees it: no roster item or pending subscription for a blocked domain.
     if (stanza.to && this.isBlocked(stanza.to.domain)) return this.bounce(stanza, blockedDomainError(stanza.to.domain));
     const runtime = this.hosts.get(session.host)!;
-    const verdict = await runtime.hooks.filter('stanza/inbound', { session, stanza });
+    const verdict = runtime.hooks.filterNow('stanza/inbound', { session, stanza });
+    if (verdict instanceof Promise) return verdict.then((v) => this.fromClientPassed(runtime, session, stanza, v));
+    return this.fromClientPassed(runtime, session, stanza, verdict);
+  }
+
+  private fromClientPassed(runtime: HostRuntime, session: C2sSession, stanza: Stanza, verdict: Verdict): Pending {
     if (verdict !== 'pass') {
       if (verdict instanceof StanzaError) this.bounce(stanza, verdict);
       return;
     }
     switch (stanza.kind) {
       case 'message': {
-        const v = await runtime.hooks.filter('message/outbound', { session, stanza });
-        if (v instanceof StanzaError) return this.bounce(stanza, v);
-        if (v === 'drop') return;
-        return this.routeMessage(stanza);
+        const v = runtime.hooks.filterNow('message/outbound', { session, stanza });
+        if (v instanceof Promise) return v.then((after) => this.outboundPassed(stanza, after));
+        return this.outboundPassed(stanza, v);
       }
-      case 'presence': {
-        if (await runtime.hooks.claim('presence/outbound', { session, stanza })) return;
-        if (stanza.to) return this.routePresence(stanza);
-        return;
-      }
+      case 'presence':
+        return this.presenceFromClient(runtime, session, stanza);
       case 'iq':
         return this.routeIq(stanza, { session });
     }
   }
 
+  private outboundPassed(stanza: MessageStanza, verdict: Verdict): Pending {
+    if (verdict instanceof StanzaError) return this.bounce(stanza, verdict);
+    if (verdict === 'drop') return;
+    return this.routeMessage(stanza);
+  }
+
+  private async presenceFromClient(runtime: HostRuntime, session: C2sSession, stanza: PresenceStanza): Promise<void> {
+    let claimed = runtime.hooks.claimNow('presence/outbound', { session, stanza });
+    if (claimed instanceof Promise) claimed = await claimed;
+    if (claimed) return;
+    if (stanza.to) return this.routePresence(stanza);
+  }
+
   /** A stanza from this server, a module, or a remote server that already passed its checks. */
-  async route(el: Element): Promise<void> {
+  route(el: Element): Promise<void> {
+    try {
+      return this.routeNow(el) ?? DONE;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Routes stanzas side by side (a group chat's copies), resolving once all are through. Only
+   * those that wait for something cost a promise; `onError` hears of each that failed.
+   */
+  routeEach(els: readonly Element[], onError: (err: unknown) => void): Promise<void> {
+    let waiting: Array<Promise<void>> | undefined;
+    for (const el of els) {
+      try {
+        const pending = this.routeNow(el);
+        if (pending) (waiting ??= []).push(pending.catch(onError));
+      } catch (err) {
+        onError(err);
+      }
+    }
+    return waiting === undefined ? DONE : Promise.all(waiting).then(nothing);
+  }
+
+  private routeNow(el: Element): Pending {
     const from = Jid.tryParse(el.attrs.from as string | undefined);
     if (!from) throw new Error(`router: stanza without a valid from: ${el.toString().slice(0, 200)}`);
     let stanza: Stanza;
@@ -114,7 +169,7 @@ export class Router {
       stanza = toEnvelope(el, from);
     } catch (err) {
       if (err instanceof StanzaError && el.attrs.type !== 'error' && el.attrs.from) {
-        await this.route(errorReply(el, err, from.domain));
+        return this.route(errorReply(el, err, from.domain));
       }
       return;
     }
@@ -159,21 +214,19 @@ export class Router {
     return this.hosts.get(domain);
   }
 
-  private async toService(stanza: Stanza): Promise<boolean> {
+  /** The service (MUC, a component) a stanza is addressed to, if any. */
+  private serviceFor(stanza: Stanza): ServiceHandler | undefined {
     const domain = stanza.to?.domain;
-    if (domain === undefined) return false;
-    const service = this.services.get(domain);
-    if (!service) return false;
+    return domain === undefined ? undefined : this.services.get(domain)?.handler;
+  }
+
+  private async toService(stanza: Stanza, handler: ServiceHandler): Promise<void> {
     if (this.cluster) {
       // One node owns each room (service JID): its state lives there.
       const owner = await this.cluster.serviceOwner(stanza.to!.bare());
-      if (owner !== undefined) {
-        await this.cluster.forward(owner, stanza.el);
-        return true;
-      }
+      if (owner !== undefined) return this.cluster.forward(owner, stanza.el);
     }
-    await service.handler(stanza);
-    return true;
+    await handler(stanza);
   }
 
   /** A remote domain this server refuses (never one of its own). */
@@ -193,7 +246,8 @@ export class Router {
     await this.remote(stanza);
   }
 
-  private async accountExists(jid: Jid): Promise<boolean> {
+  /** Synchronous when the account has a session (the common case: no storage read). */
+  private accountExists(jid: Jid): boolean | Promise<boolean> {
     if (jid.local === undefined) return false;
     if (this.sessions.countOf(jid) > 0) return true;
     return this.accounts.exists(jid.domain, jid.local);
@@ -201,23 +255,33 @@ export class Router {
 
   // ---------------------------------------------------------------- messages
 
-  private async routeMessage(m: MessageStanza): Promise<void> {
+  private routeMessage(m: MessageStanza): Pending {
     // RFC 6120 §10.3.1: no `to` means the sender's own bare JID.
     const to = m.to ?? m.from.bare();
     const stanza: MessageStanza = m.to ? m : { ...m, to };
-    if (await this.toService(stanza)) return;
+    const service = this.serviceFor(stanza);
+    if (service) return this.toService(stanza, service);
     const runtime = this.runtimeFor(to.domain);
     if (!runtime) return this.toRemote(stanza);
     if (to.local === undefined) {
       // Messages to the server itself: modules may act on them through the hook; nothing else.
-      await runtime.hooks.filter('message/inbound', { stanza });
-      return;
+      const v = runtime.hooks.filterNow('message/inbound', { stanza });
+      return v instanceof Promise ? v.then(nothing) : undefined;
     }
-    if (!(await this.accountExists(to))) {
-      // RFC 6121 §8.5.1: no such user.
-      return this.bounce(stanza, StanzaError.serviceUnavailable());
-    }
-    const verdict = await runtime.hooks.filter('message/inbound', { stanza });
+    const exists = this.accountExists(to);
+    if (exists instanceof Promise) return exists.then((yes) => this.toAccount(runtime, stanza, to, yes));
+    return this.toAccount(runtime, stanza, to, exists);
+  }
+
+  private toAccount(runtime: HostRuntime, stanza: MessageStanza, to: Jid, exists: boolean): Pending {
+    // RFC 6121 §8.5.1: no such user.
+    if (!exists) return this.bounce(stanza, StanzaError.serviceUnavailable());
+    const verdict = runtime.hooks.filterNow('message/inbound', { stanza });
+    if (verdict instanceof Promise) return verdict.then((v) => this.inboundPassed(runtime, stanza, to, v));
+    return this.inboundPassed(runtime, stanza, to, verdict);
+  }
+
+  private inboundPassed(runtime: HostRuntime, stanza: MessageStanza, to: Jid, verdict: Verdict): Pending {
     if (verdict instanceof StanzaError) return this.bounce(stanza, verdict);
     if (verdict === 'drop') return;
     if (to.resource !== undefined) {
@@ -238,21 +302,32 @@ export class Router {
   }
 
   /** RFC 6121 §8.5.2.1: a message to the bare JID of an existing account. */
-  private async deliverToAccount(runtime: HostRuntime, m: MessageStanza): Promise<void> {
+  private deliverToAccount(runtime: HostRuntime, m: MessageStanza): Pending {
     if (m.type === 'error') return;
     if (m.type === 'groupchat') return this.bounce(m, StanzaError.serviceUnavailable());
     const candidates = this.sessions.of(m.to!).filter((s) => s.available && s.priority >= 0);
-    if (m.type === 'headline') {
-      for (const s of candidates) await this.deliverMessage(runtime, s, m);
-      return;
-    }
-    if (candidates.length === 0) {
-      if (await runtime.hooks.claim('message/undeliverable', { stanza: m })) return;
-      return this.bounce(m, StanzaError.serviceUnavailable());
-    }
+    if (m.type === 'headline') return this.deliverEach(runtime, candidates, m, undefined);
+    if (candidates.length === 0) return this.undeliverable(runtime, m);
     // Every resource sharing the highest priority gets it (RFC 6121 §8.5.2.1.1 allows either).
-    const top = Math.max(...candidates.map((s) => s.priority));
-    for (const s of candidates) if (s.priority === top) await this.deliverMessage(runtime, s, m);
+    let top = -Infinity;
+    for (const s of candidates) if (s.priority > top) top = s.priority;
+    return this.deliverEach(runtime, candidates, m, top);
+  }
+
+  private async undeliverable(runtime: HostRuntime, m: MessageStanza): Promise<void> {
+    if (await runtime.hooks.claim('message/undeliverable', { stanza: m })) return;
+    return this.bounce(m, StanzaError.serviceUnavailable());
+  }
+
+  /** Delivers to each session (of priority `top`, when given) in turn, waiting only for the hooks that wait. */
+  private deliverEach(runtime: HostRuntime, sessions: readonly SessionHandle[], m: MessageStanza, top: number | undefined, from = 0): Pending {
+    for (let i = from; i < sessions.length; i++) {
+      const s = sessions[i];
+      if (top !== undefined && s.priority !== top) continue;
+      const pending = this.deliverMessage(runtime, s, m);
+      if (pending) return pending.then(() => this.deliverEach(runtime, sessions, m, top, i + 1));
+    }
+    return undefined;
   }
 
   /**
@@ -283,8 +358,15 @@ export class Router {
     for (const s of candidates) if (s.priority === top) await this.deliverMessage(runtime, s, stanza);
   }
 
-  private async deliverMessage(runtime: HostRuntime, session: SessionHandle, m: MessageStanza): Promise<void> {
-    const verdict = await runtime.hooks.filter('message/deliver', { session, stanza: m });
+  /** Synchronous unless a message/deliver handler is not. */
+  private deliverMessage(runtime: HostRuntime, session: SessionHandle, m: MessageStanza): Pending {
+    const verdict = runtime.hooks.filterNow('message/deliver', { session, stanza: m });
+    if (verdict instanceof Promise) return verdict.then((v) => this.delivered(v, session, m));
+    this.delivered(verdict, session, m);
+    return undefined;
+  }
+
+  private delivered(verdict: Verdict, session: SessionHandle, m: MessageStanza): void {
     if (verdict instanceof StanzaError) return this.bounce(m, verdict);
     if (verdict === 'drop') return;
     session.send(m.el);
@@ -294,11 +376,14 @@ export class Router {
 
   private async routePresence(p: PresenceStanza): Promise<void> {
     if (!p.to) return;
-    if (await this.toService(p)) return;
+    const service = this.serviceFor(p);
+    if (service) return this.toService(p, service);
     const runtime = this.runtimeFor(p.to.domain);
     if (!runtime) return this.toRemote(p);
     // Presence to the server itself (probes, subscriptions to the domain) goes to modules too.
-    if (await runtime.hooks.claim('presence/inbound', { stanza: p })) return;
+    let claimed = runtime.hooks.claimNow('presence/inbound', { stanza: p });
+    if (claimed instanceof Promise) claimed = await claimed;
+    if (claimed) return;
     if (p.to.local === undefined) return;
     if (p.to.resource !== undefined) {
       this.sessions.get(p.to)?.send(p.el);
@@ -326,7 +411,8 @@ export class Router {
       const node = this.cluster?.replyNode(iq.from.toString(), to.toString(), iq.id);
       if (node !== undefined) return this.cluster!.forward(node, iq.el);
     }
-    if (await this.toService(stanza)) return;
+    const service = this.serviceFor(stanza);
+    if (service) return this.toService(stanza, service);
     const runtime = this.runtimeFor(to.domain);
     if (!runtime) return this.toRemote(stanza);
 

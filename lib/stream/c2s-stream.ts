@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { xml, type Element } from '../xml/element.js';
 import { StreamParser, XmlStreamError, type StreamParserHandlers } from '../xml/stream-parser.js';
+import { serialize } from '../xml/serialize.js';
 import type { XmlLimits } from '../xml/limits.js';
 import { Jid, JidError, prepResource } from '../jid/jid.js';
 import { NS } from '../stanza/ns.js';
@@ -211,7 +212,7 @@ export class C2sStream {
       this.holding.push(el);
       return;
     }
-    this.writeRaw(el.toString());
+    this.writeRaw(serialize(el));
   }
 
   private sendHeader(host: string | undefined): void {
@@ -709,7 +710,9 @@ export class C2sStream {
         // A nonza (an XEP-0198 <r/>, say) sees every stanza before it counted.
         if (!session && this.handledTail) await this.handledTail;
         try {
-          await this.process(el);
+          // Most stanzas are routed synchronously: no await for them (see Router.fromClient).
+          const pending = this.process(el);
+          if (pending) await pending;
         } catch (err) {
           this.log.error({ err }, 'stanza processing failed');
         }
@@ -750,24 +753,9 @@ export class C2sStream {
     this.handledTail = tail;
   }
 
-  private async process(el: Element): Promise<void> {
+  private process(el: Element): Promise<void> | void {
     const ns = el.attrs.xmlns as string | undefined;
-    if (ns !== undefined) {
-      const runtime = this.env.hosts.get(this.host)!;
-      const streamHandler = runtime.streamNonzas.get(ns);
-      if (streamHandler) {
-        await streamHandler(this.control(), el);
-        const resumed = this.resumed;
-        this.resumed = undefined;
-        if (resumed && this.session === resumed) {
-          await runtime.hooks.notify('session/resumed', { session: resumed }, (err) => this.log.error({ err }, 'session/resumed handler failed'));
-        }
-        return;
-      }
-      const handler = runtime.nonzas.get(ns);
-      if (handler && this.session) await handler(this.session, el);
-      return;
-    }
+    if (ns !== undefined) return this.processNonza(el, ns);
     if (this.state === 'authenticated') return this.preBind(el);
     const session = this.session!;
     // RFC 6120 §8.1.2.1: the server stamps the full JID; a `from` naming anyone else is refused.
@@ -779,14 +767,30 @@ export class C2sStream {
       }
     }
     el.attrs.from = session.jid.toString();
-    this.env.metrics?.stanzas.inc({ direction: 'in', kind: el.name });
+    this.env.metrics?.countStanza('in', el.name);
     if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.session) && !el.attrs.to) {
       // RFC 3921 session establishment, still sent by old clients: a no-op. Through the session,
       // like every stanza after bind, so that stream management counts it.
       session.send(xml('iq', { type: 'result', id: el.attrs.id as string }));
       return;
     }
-    await this.env.router.fromClient(session, el);
+    return this.env.router.fromClient(session, el);
+  }
+
+  private async processNonza(el: Element, ns: string): Promise<void> {
+    const runtime = this.env.hosts.get(this.host)!;
+    const streamHandler = runtime.streamNonzas.get(ns);
+    if (streamHandler) {
+      await streamHandler(this.control(), el);
+      const resumed = this.resumed;
+      this.resumed = undefined;
+      if (resumed && this.session === resumed) {
+        await runtime.hooks.notify('session/resumed', { session: resumed }, (err) => this.log.error({ err }, 'session/resumed handler failed'));
+      }
+      return;
+    }
+    const handler = runtime.nonzas.get(ns);
+    if (handler && this.session) await handler(this.session, el);
   }
 
   /** Between SASL and bind only the bind IQ is allowed (RFC 6120 §7.2). */
@@ -845,7 +849,7 @@ export class C2sStream {
   private sinkFor(): SessionSink {
     return {
       write: (stanza) => {
-        this.env.metrics?.stanzas.inc({ direction: 'out', kind: stanza.name });
+        this.env.metrics?.countStanza('out', stanza.name);
         this.writeElement(stanza);
       },
       close: (condition, text) => (condition ? this.streamError(condition as StreamErrorCondition, text) : this.close()),

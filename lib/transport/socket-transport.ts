@@ -4,6 +4,19 @@ import { TLSSocket } from 'node:tls';
 import { noteServerContext } from '../sasl/mechanism.js';
 import type { StreamTransport, TlsProvider } from './types.js';
 
+/**
+ * Transports holding output until the end of this turn of the event loop, flushed by one
+ * setImmediate for all of them rather than one per socket.
+ */
+const unflushed: SocketTransport[] = [];
+let flushScheduled = false;
+
+function flushAll(): void {
+  flushScheduled = false;
+  for (let i = 0; i < unflushed.length; i++) unflushed[i].flush();
+  unflushed.length = 0;
+}
+
 export class SocketTransport implements StreamTransport {
   private socket: Socket;
   private dataListener: ((chunk: Buffer) => void) | undefined;
@@ -26,7 +39,8 @@ export class SocketTransport implements StreamTransport {
   }
 
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    // Output held for this turn counts too, by characters (at least one byte each).
+    return this.socket.writableLength + this.pending.length;
   }
 
   get canStartTls(): boolean {
@@ -45,45 +59,55 @@ export class SocketTransport implements StreamTransport {
     for (const l of this.closeListeners) l();
   }
 
-  /** The socket whose writes are held until the end of this turn of the event loop. */
-  private corked: Socket | undefined;
+  /** What was written in this turn of the event loop, not yet handed to the socket. */
+  private pending = '';
 
   /**
    * Everything written in one turn of the event loop leaves in one write: over TLS, one record
-   * and one system call for a burst of stanzas instead of one each (Node joins corked writes).
+   * and one system call for a burst of stanzas instead of one each. Joined here, as one string,
+   * rather than by corking the socket: the stream's buffering of every chunk and the writev of
+   * them cost more than the string (a group chat sends a socket several copies per turn).
    */
   write(data: string): void {
-    if (this.closed || this.socket.destroyed) return;
-    if (this.corked === undefined) {
-      this.corked = this.socket;
-      this.socket.cork();
-      setImmediate(this.uncork);
+    if (this.closed || this.socket.destroyed || data === '') return;
+    if (this.pending === '') {
+      unflushed.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushAll);
+      }
     }
-    this.socket.write(data);
+    this.pending += data;
   }
 
-  private readonly uncork = (): void => {
-    const socket = this.corked;
-    this.corked = undefined;
-    socket?.uncork();
-  };
+  /** Hands the output held for this turn to the socket. */
+  flush(): void {
+    const data = this.pending;
+    if (data === '') return;
+    this.pending = '';
+    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  }
 
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }
 
   end(): void {
     if (this.socket.destroyed) return;
+    this.flush();
     this.socket.end();
     // A peer that never closes its side must not hold the socket forever.
     setTimeout(() => this.socket.destroy(), 5_000).unref();
   }
 
-  destroy(): void { this.socket.destroy(); }
+  destroy(): void {
+    this.pending = '';
+    this.socket.destroy();
+  }
 
   async startTls(): Promise<void> {
     if (!this.tls) throw new Error('no TLS configured');
     // <proceed/> goes out before the handshake takes the socket over.
-    this.uncork();
+    this.flush();
     const raw = this.socket;
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');

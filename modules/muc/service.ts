@@ -2,7 +2,7 @@
 // their tables on demand), one lock per room so a room handles one stanza at a time, the
 // dispatch of every stanza addressed to the service, and the broadcast helpers the handlers share.
 import { randomUUID } from 'node:crypto';
-import { cloneElement, Jid, KeyedLock, NS, StanzaError, xml } from '../../lib/module-api.js';
+import { cloneElement, freezeShared, Jid, KeyedLock, NS, StanzaError, xml } from '../../lib/module-api.js';
 import type { Element, IqStanza, KeyValStore, ModuleContext, Stanza } from '../../lib/module-api.js';
 import type { MucConfig } from './config.js';
 import { defaultRole, isAdmin, type Affiliation, type Role } from './affiliations.js';
@@ -144,28 +144,30 @@ export class MucService {
 
   /**
    * Sends a copy of a message to every session in the room. The copies share the message's child
-   * elements (nothing on the way mutates a child in place; filters that strip one take it out of
-   * their copy's own list), so the work per recipient is an envelope and its `to`. They are routed
-   * side by side, a bounded number at a time: each session gets one copy, so their order does not
-   * matter, and the room's lock is held until all are through, so messages keep theirs.
+   * elements, frozen so that nothing on the way changes one in place (filters that strip one take
+   * it out of their copy's own list) and so that their text is made once for all copies: the work
+   * per recipient is an envelope and its `to`. They are routed side by side, a bounded number at
+   * a time: each session gets one copy, so their order does not matter, and the room's lock is
+   * held until all are through, so messages keep theirs.
    */
   async broadcastMessage(room: Room, message: Element): Promise<void> {
     const children = message.children;
+    for (const child of children) if (typeof child !== 'string') freezeShared(child);
     const attrs = message.attrs;
-    let batch: Array<Promise<void>> = [];
+    let batch: Element[] = [];
     for (const occupant of [...room.occupants.values()]) {
       for (const s of occupant.sessions.values()) {
         const copy = xml('message', attrs);
         copy.attrs.to = s.jid.toString();
         copy.children = children.slice();
-        batch.push(this.ctx.send(copy).catch(this.sendFailed));
+        batch.push(copy);
         if (batch.length === FANOUT_BATCH) {
-          await Promise.all(batch);
+          await this.ctx.sendEach(batch, this.sendFailed);
           batch = [];
         }
       }
     }
-    await Promise.all(batch);
+    if (batch.length > 0) await this.ctx.sendEach(batch, this.sendFailed);
   }
 
   private readonly sendFailed = (err: unknown): void => {

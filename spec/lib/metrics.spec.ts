@@ -48,6 +48,23 @@ describe('Metrics', () => {
     expect(value(body, 'parley_stanzas_total{direction="in",kind="message"}')).to.equal(3);
   });
 
+  it('folds stanzas counted on the hot path into parley_stanzas_total when read', async () => {
+    const m = new Metrics();
+    m.stanzas.inc({ direction: 'in', kind: 'message' }, 2);
+    m.countStanza('in', 'message');
+    m.countStanza('out', 'presence');
+    m.countStanza('out', 'presence');
+    let { body } = await m.render();
+    expect(value(body, 'parley_stanzas_total{direction="in",kind="message"}')).to.equal(3);
+    expect(value(body, 'parley_stanzas_total{direction="out",kind="presence"}')).to.equal(2);
+    m.countStanza('in', 'message');
+    ({ body } = await m.render());
+    expect(value(body, 'parley_stanzas_total{direction="in",kind="message"}')).to.equal(4);
+    expect(value(body, 'parley_stanzas_total{direction="out",kind="presence"}')).to.equal(2);
+    const read = await m.stanzas.get();
+    expect(read.values.find((v) => v.labels.direction === 'in')?.value).to.equal(4);
+  });
+
   it('records queue depths and storage latencies as histograms', async () => {
     const m = new Metrics();
     m.queueDepth.observe({ queue: 'outbound' }, 7);

@@ -79,4 +79,66 @@ describe('HookBus', () => {
     expect(n).to.equal(0);
     expect(bus.has('account/deleted')).to.equal(false);
   });
+
+  describe('answered synchronously (filterNow, claimNow)', () => {
+    it('passes at once when a filter hook has no handler', () => {
+      expect(new HookBus().filterNow('message/inbound', msgEvent)).to.equal('pass');
+    });
+
+    it('answers at once when every handler answers at once', () => {
+      const bus = new HookBus();
+      bus.on('message/inbound', 'a', () => undefined);
+      bus.on('message/inbound', 'b', () => 'drop');
+      expect(bus.filterNow('message/inbound', msgEvent)).to.equal('drop');
+      bus.on('message/undeliverable', 'offline', () => 'claimed');
+      expect(bus.claimNow('message/undeliverable', {} as HookEvent<'message/undeliverable'>)).to.equal(true);
+      expect(new HookBus().claimNow('message/undeliverable', {} as HookEvent<'message/undeliverable'>)).to.equal(false);
+    });
+
+    it('runs a chain with an asynchronous handler in the middle in order, to the same verdict', async () => {
+      const bus = new HookBus();
+      const seen: string[] = [];
+      bus.on('message/inbound', 'a', () => { seen.push('a'); });
+      bus.on('message/inbound', 'b', async () => { await new Promise((r) => setTimeout(r, 5)); seen.push('b'); });
+      bus.on('message/inbound', 'c', () => { seen.push('c'); return StanzaError.forbidden(); });
+      bus.on('message/inbound', 'd', () => { seen.push('d'); });
+      const pending = bus.filterNow('message/inbound', msgEvent);
+      expect(pending).to.be.instanceOf(Promise);
+      expect(seen).to.deep.equal(['a']);
+      const r = await pending;
+      expect(seen).to.deep.equal(['a', 'b', 'c']);
+      expect((r as StanzaError).condition).to.equal('forbidden');
+    });
+
+    it('turns a thrown StanzaError into the verdict, before or after an asynchronous handler', async () => {
+      const bus = new HookBus();
+      bus.on('message/inbound', 'a', () => { throw StanzaError.forbidden(); });
+      expect((bus.filterNow('message/inbound', msgEvent) as StanzaError).condition).to.equal('forbidden');
+      const later = new HookBus();
+      later.on('message/inbound', 'a', async () => undefined);
+      later.on('message/inbound', 'b', async () => { throw StanzaError.notAllowed(); });
+      expect(((await later.filterNow('message/inbound', msgEvent)) as StanzaError).condition).to.equal('not-allowed');
+    });
+
+    it('rejects, never throws, when a handler fails with another error', async () => {
+      const bus = new HookBus();
+      bus.on('message/inbound', 'a', () => { throw new Error('boom'); });
+      const r = bus.filterNow('message/inbound', msgEvent);
+      expect(r).to.be.instanceOf(Promise);
+      let caught: unknown;
+      await (r as Promise<unknown>).catch((e: unknown) => { caught = e; });
+      expect((caught as Error).message).to.equal('boom');
+      bus.on('message/undeliverable', 'a', () => { throw new Error('bang'); });
+      const c = bus.claimNow('message/undeliverable', {} as HookEvent<'message/undeliverable'>);
+      await (c as Promise<unknown>).then(() => { throw new Error('resolved'); }, (e: Error) => expect(e.message).to.equal('bang'));
+      await bus.filter('message/inbound', msgEvent).then(() => { throw new Error('resolved'); }, (e: Error) => expect(e.message).to.equal('boom'));
+    });
+
+    it('continues a claim chain after an asynchronous handler that did not claim', async () => {
+      const bus = new HookBus();
+      bus.on('message/undeliverable', 'a', async () => undefined);
+      bus.on('message/undeliverable', 'b', () => 'claimed');
+      expect(await bus.claimNow('message/undeliverable', {} as HookEvent<'message/undeliverable'>)).to.equal(true);
+    });
+  });
 });

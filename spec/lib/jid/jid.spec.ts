@@ -39,4 +39,37 @@ describe('Jid', () => {
     expect(Jid.parse('a@example.com').isBare).to.equal(true);
     expect(Jid.parse('a@example.com/r').isFull).to.equal(true);
   });
+
+  describe('parsed again', () => {
+    it('gives the same prepared JID for the same string', () => {
+      const a = Jid.parse('Carol@Example.COM/Desk');
+      const b = Jid.parse('Carol@Example.COM/Desk');
+      expect(b.toString()).to.equal('carol@example.com/Desk');
+      expect(b.equals(a)).to.equal(true);
+    });
+
+    it('prepares every spelling to the same JID', () => {
+      expect(Jid.parse('DAVE@example.com').equals(Jid.parse('dave@EXAMPLE.com'))).to.equal(true);
+    });
+
+    it('refuses an invalid JID every time (failures are not remembered as JIDs)', () => {
+      expect(() => Jid.parse('bad@')).to.throw(JidError);
+      expect(() => Jid.parse('bad@')).to.throw(JidError);
+      expect(Jid.tryParse('bad@')).to.equal(undefined);
+    });
+
+    it('parses long JIDs the same way', () => {
+      const long = `${'x'.repeat(200)}@example.com/${'r'.repeat(300)}`;
+      expect(Jid.parse(long).toString()).to.equal(long);
+      expect(Jid.parse(long).resource).to.equal('r'.repeat(300));
+    });
+  });
+
+  it('gives the bare JID of a full JID, the same each time, and compares by parts', () => {
+    const full = Jid.of('erin', 'example.com', 'r');
+    expect(full.bare().toString()).to.equal('erin@example.com');
+    expect(full.bare()).to.equal(full.bare());
+    expect(full.bare()).to.deep.equal(Jid.of('erin', 'example.com'));
+    expect(full).to.deep.equal(Jid.of('erin', 'example.com', 'r'));
+  });
 });

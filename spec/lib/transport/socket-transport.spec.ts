@@ -80,3 +80,83 @@ describe('SocketTransport STARTTLS and channel binding', function () {
     }
   });
 });
+
+/** A plain TCP pair: our transport on the accepted side, the raw peer socket on the other. */
+async function plainPair(): Promise<{ transport: SocketTransport; peer: net.Socket; received: () => string; chunks: string[]; close(): Promise<void> }> {
+  const server = net.createServer();
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const peer = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const chunks: string[] = [];
+  peer.on('data', (d: Buffer) => chunks.push(d.toString('utf8')));
+  peer.on('error', () => undefined);
+  const transport = new SocketTransport(await accepted, undefined);
+  return {
+    transport,
+    peer,
+    chunks,
+    received: () => chunks.join(''),
+    async close() {
+      peer.destroy();
+      transport.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+describe('SocketTransport output', () => {
+  it('sends what is written in one turn as one write, in order, at the end of the turn', async () => {
+    const pair = await plainPair();
+    const writes: unknown[] = [];
+    const socket = (pair.transport as unknown as { socket: net.Socket }).socket;
+    const original = socket.write.bind(socket);
+    socket.write = ((data: unknown, ...rest: never[]) => { writes.push(data); return original(data as string, ...rest); }) as typeof socket.write;
+    try {
+      pair.transport.write('<a/>');
+      pair.transport.write('<b>é</b>');
+      pair.transport.write('');
+      pair.transport.write('<c/>');
+      expect(writes).to.have.length(0);
+      expect(pair.transport.bufferedBytes).to.be.at.least('<a/><b>é</b><c/>'.length);
+      await new Promise((r) => setImmediate(r));
+      expect(writes).to.deep.equal(['<a/><b>é</b><c/>']);
+      pair.transport.write('<d/>');
+      await until(() => pair.received() === '<a/><b>é</b><c/><d/>');
+      expect(pair.received()).to.equal('<a/><b>é</b><c/><d/>');
+      expect(writes).to.have.length(2);
+    } finally {
+      await pair.close();
+    }
+  });
+
+  it('sends what is held before ending the connection', async () => {
+    const pair = await plainPair();
+    try {
+      const ended = new Promise((resolve) => pair.peer.once('end', resolve));
+      pair.transport.write('<message/>');
+      pair.transport.write('</stream:stream>');
+      pair.transport.end();
+      await ended;
+      expect(pair.received()).to.equal('<message/></stream:stream>');
+    } finally {
+      await pair.close();
+    }
+  });
+
+  it('drops what is held when the connection is destroyed', async () => {
+    const pair = await plainPair();
+    try {
+      pair.transport.write('<message/>');
+      pair.transport.destroy();
+      expect(pair.transport.bufferedBytes).to.equal(0);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(pair.received()).to.equal('');
+    } finally {
+      await pair.close();
+    }
+  });
+});

@@ -192,6 +192,43 @@ describe('StreamParser', () => {
       expect(h.events).to.deep.equal(['open', 'element:presence']);
     });
 
+    it('accepts a byte order mark alone, or split byte by byte, before the header', () => {
+      const alone = harness();
+      write(alone, Buffer.from([0xef, 0xbb, 0xbf]));
+      write(alone, HEADER + '<presence/>');
+      expectNoError(alone);
+      expect(alone.events).to.deep.equal(['open', 'element:presence']);
+      const split = harness();
+      write(split, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(HEADER + '<presence/>')]), 1);
+      expectNoError(split);
+      expect(split.events).to.deep.equal(['open', 'element:presence']);
+    });
+
+    it('accepts a byte order mark again at the start of a restarted stream', () => {
+      const h = harness(undefined, (el, hh) => { if (el.name === 'proceed') hh.parser.reset(); });
+      write(h, HEADER + `<proceed xmlns='${NS_TLS}'/>`);
+      write(h, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(HEADER + '<presence/>')]));
+      expectNoError(h);
+      expect(h.events).to.deep.equal(['open', 'element:proceed', 'open', 'element:presence']);
+    });
+
+    it('keeps U+FEFF inside text, and decodes text split anywhere in a multi-byte character', () => {
+      const text = 'a\ufeffb é 漢字 😀 z';
+      const h = harness();
+      write(h, HEADER);
+      write(h, `<message><body>${text}</body></message><message><body>plain</body></message>`, 1);
+      expectNoError(h);
+      expect(h.elements.map((e) => e.getChildText('body'))).to.deep.equal([text, 'plain']);
+    });
+
+    it('reads Uint8Array input as well as Buffers', () => {
+      const h = harness();
+      const bytes = Buffer.from(HEADER + '<message><body>ü</body></message>');
+      h.parser.write(new Uint8Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+      expectNoError(h);
+      expect(h.elements[0].getChildText('body')).to.equal('ü');
+    });
+
     it('refuses a byte order mark anywhere but the start', () => {
       const h = parse(Buffer.concat([Buffer.from('<presence/>'), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('<presence/>')]));
       expectError(h, 'not-well-formed');

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { NS, xml } from '../../../lib/module-api.js';
+import { NS, serialize, xml } from '../../../lib/module-api.js';
 import type { Element } from '../../../lib/module-api.js';
 import type { TestClient } from '../../helpers/harness.js';
 import { expectError, expectXml } from '../../helpers/xml-assert.js';
 import {
   adminItem,
   adminSet,
+  bodyOf,
   configSubmit,
   createRoom,
   fields,
@@ -54,6 +55,24 @@ describe('muc: messages (XEP-0045 §7.4-7.8, §8.1)', () => {
       );
       const own = await nextBody(bob, 'Harpier cries');
       expect(own.getChild('stanza-id', NS.sid)!.attrs.id).to.equal(got.getChild('stanza-id', NS.sid)!.attrs.id);
+    });
+
+    it('sends each occupant its own envelope around shared children that nothing can change in place', async () => {
+      await bob.send(groupchat('coven', 'shared words', { id: 'sh1' }));
+      const a = await nextBody(alice, 'shared words');
+      const b = await nextBody(bob, 'shared words');
+      expect([a.attrs.to, b.attrs.to]).to.deep.equal(['alice@example.com/r', 'bob@example.com/r']);
+      expect(a.getChild('body')).to.equal(b.getChild('body'));
+      expect(serialize(a)).to.equal(a.toString());
+      // Frozen: a change would show in every copy (and in the text kept for them), so it throws.
+      expect(() => { a.getChild('body')!.children.push(' and more'); }).to.throw(TypeError);
+      expect(() => { a.getChild('body')!.attrs.id = 'x'; }).to.throw(TypeError);
+      a.attrs.to = 'someone@example.com/else';
+      a.cnode(xml('extra', { xmlns: 'urn:example' }));
+      expect(b.attrs.to).to.equal('bob@example.com/r');
+      expect(serialize(b)).to.equal(b.toString());
+      expect(serialize(b)).to.not.include('extra');
+      expect(bodyOf(b)).to.equal('shared words');
     });
 
     it('gives a message without id one id for all its copies', async () => {
