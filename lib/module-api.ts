@@ -28,6 +28,7 @@ export type { IqHandler, IqOrigin, IqSpec, IqTarget } from './routing/iq-registr
 export type { HookName, HookEvent, HookHandler, FilterResult, ClaimResult, ClaimHookName } from './hooks/types.js';
 export type { SessionHandle, SessionStateKey, SessionTap } from './sessions/types.js';
 export type { Database, KeyValStore, ArchiveStore, ArchiveItem, ArchiveQuery, ArchivePage, Migration, FastStatement, FastSql, SqlParam } from './storage/types.js';
+export { limitedStatements } from './storage/fast-statement.js';
 export type { AccountService } from './accounts/types.js';
 export type { AccessControl, AccessGrant, AccessSubject } from './acl/engine.js';
 export type { AccessRuleName, Role } from './acl/schema.js';

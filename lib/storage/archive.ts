@@ -13,7 +13,7 @@ import { StorageError } from './errors.js';
 import type { ArchiveItem, ArchivePage, ArchiveQuery, ArchiveStore, Dialect } from './types.js';
 import type { CoreTables } from './tables.js';
 import type { AppendBatcher } from './append-batcher.js';
-import type { FastStatement, StatementFactory } from './fast-statement.js';
+import { limitedStatements, type FastStatement, type StatementFactory } from './fast-statement.js';
 
 /** Ids per `IN (…)` list: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const ID_CHUNK = 500;
@@ -51,15 +51,15 @@ type PageRow = { seq: number | string; id: string; ts: number | string; with_jid
  * queue, empty almost always): statements prepared once, shared by every store.
  */
 export interface ArchivePageStatements {
-  forward: FastStatement<PageRow>;
-  backward: FastStatement<PageRow>;
+  forward(limit: number): FastStatement<PageRow>;
+  backward(limit: number): FastStatement<PageRow>;
 }
 
 export function archivePageStatements(statement: StatementFactory): ArchivePageStatements {
   const select = 'select "seq", "id", "ts", "with_jid", "value" from "archive" where "host" = ? and "user" = ? and "store" = ?';
   return {
-    forward: statement<PageRow>(`${select} order by "ts" asc, "seq" asc limit ?`),
-    backward: statement<PageRow>(`${select} order by "ts" desc, "seq" desc limit ?`),
+    forward: limitedStatements<PageRow>(statement, (n) => `${select} order by "ts" asc, "seq" asc limit ${n}`),
+    backward: limitedStatements<PageRow>(statement, (n) => `${select} order by "ts" desc, "seq" desc limit ${n}`),
   };
 }
 
@@ -149,7 +149,7 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
 
       let rows: Row[];
       if (q.ids === undefined && f.with === undefined && f.lower === undefined && f.upper === undefined) {
-        rows = (await (reverse ? pages.backward : pages.forward).all([host, user, store, q.limit + 1])).map(normalise);
+        rows = (await (reverse ? pages.backward : pages.forward)(q.limit + 1).all([host, user, store])).map(normalise);
       } else if (q.ids !== undefined) {
         rows = (await rowsByIds(host, user, q.ids, f)).sort((a, b) => (reverse ? compare(b, a) : compare(a, b)));
         rows = rows.slice(0, q.limit + 1);

@@ -207,6 +207,25 @@ export function postgresStatements(db: Kysely<any>): Statements {
   return { statement, batchedSettled: () => batches.settled() };
 }
 
+/**
+ * A statement whose LIMIT is written into its text, one per distinct limit (the `keep` most
+ * recent kept). SQLite plans a statement again at every run when its LIMIT is a bound parameter
+ * (the value may change the plan): that doubled the cost of a one-row read.
+ */
+export function limitedStatements<Row>(statement: StatementFactory, text: (limit: number) => FastSql, keep = 16): (limit: number) => FastStatement<Row> {
+  const made = new Map<number, FastStatement<Row>>();
+  return (limit) => {
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`a LIMIT must be a whole number >= 0, got ${limit}`);
+    let s = made.get(limit);
+    if (s === undefined) {
+      s = statement<Row>(text(limit));
+      if (made.size >= keep) made.delete(made.keys().next().value!);
+      made.set(limit, s);
+    }
+    return s;
+  };
+}
+
 export function statementFactory(dialect: Dialect, db: Kysely<any>, sqlite: BetterSqlite3.Database | undefined, walSync: WalSync | undefined): Statements {
   return dialect === 'sqlite' && sqlite !== undefined ? sqliteStatements(sqlite, db, walSync) : postgresStatements(db);
 }

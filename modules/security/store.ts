@@ -93,9 +93,11 @@ export class SecurityStore {
     this.db = storage.db;
     this.totpOf = storage.statement<TotpRow>('select "secret", "last_step", "failures", "failed_since" from "security_totp" where "host" = ? and "username" = ?');
     this.insertEvent = storage.statement('insert into "security_event" ("host", "username", "at", "kind", "detail") values (?, ?, ?, ?, ?)');
+    // The offset written in (a whole number from the config): SQLite plans a statement again at
+    // every run when its LIMIT or OFFSET is a parameter.
     this.trimEvents = storage.statement(
       'delete from "security_event" where "host" = ? and "username" = ? and "at" <= ' +
-        '(select "at" from "security_event" where "host" = ? and "username" = ? order by "at" desc limit 1 offset ?)',
+        `(select "at" from "security_event" where "host" = ? and "username" = ? order by "at" desc limit 1 offset ${Math.trunc(maxEvents)})`,
     );
   }
 
@@ -191,7 +193,7 @@ export class SecurityStore {
   /** Appends an event, keeping only the account's newest `maxEvents`. */
   async addEvent(user: string, kind: string, detail: Record<string, unknown>): Promise<void> {
     const insert = this.insertEvent.batched([this.host, user, Date.now(), kind, JSON.stringify(detail)]);
-    const trim = this.trimEvents.batched([this.host, user, this.host, user, this.maxEvents]);
+    const trim = this.trimEvents.batched([this.host, user, this.host, user]);
     await Promise.all([insert, trim]);
   }
 
