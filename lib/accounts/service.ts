@@ -168,6 +168,22 @@ function isUniqueViolation(err: unknown): boolean {
   );
 }
 
+type ScramRow = Pick<AccountScramTable, 'salt' | 'iterations' | 'stored_key' | 'server_key'> & { disabled: number | null };
+
+/** The statements every login runs, prepared once (lib/storage/fast-statement.ts). */
+function loginStatements(database: Database) {
+  return {
+    // The credential and whether the account is disabled, in one read.
+    scram: database.statement<ScramRow>(
+      'select s."salt", s."iterations", s."stored_key", s."server_key", ' +
+        '(select 1 from "account_disabled" d where d."host" = s."host" and d."user" = s."user") as "disabled" ' +
+        'from "account_scram" s where s."host" = ? and s."user" = ? and s."hash" = ?',
+    ),
+    exists: database.statement<{ user: string }>('select "user" from "accounts" where "host" = ? and "user" = ?'),
+    disabled: database.statement<{ user: string }>('select "user" from "account_disabled" where "host" = ? and "user" = ?'),
+  };
+}
+
 class SqlAccountService implements AccountService {
   private readonly listeners: Array<(host: string, user: string) => Promise<void> | void> = [];
 
@@ -175,21 +191,16 @@ class SqlAccountService implements AccountService {
     private readonly db: Kysely<AccountTables>,
     private readonly iterations: number,
     private readonly secret: Buffer,
+    private readonly statements: ReturnType<typeof loginStatements>,
   ) {}
 
   // --- credential lookup ------------------------------------------------------------------
 
-  async scram(host: string, user: string, hash: ScramHash): Promise<{ credential: ScramCredential; real: boolean }> {
+  async scram(host: string, user: string, hash: ScramHash): Promise<{ credential: ScramCredential; real: boolean; disabled?: boolean }> {
     const id = tryPrep(host, user);
     if (id !== undefined) {
-      const row = await this.db
-        .selectFrom('account_scram')
-        .select(['salt', 'iterations', 'stored_key', 'server_key'])
-        .where('host', '=', id.host)
-        .where('user', '=', id.user)
-        .where('hash', '=', hash)
-        .executeTakeFirst();
-      if (row !== undefined) return { credential: toCredential(row), real: true };
+      const row = await this.statements.scram.first([id.host, id.user, hash]);
+      if (row !== undefined) return { credential: toCredential(row), real: true, disabled: row.disabled !== null };
     }
     return { credential: this.fakeCredential(id?.host ?? host, id?.user ?? user, hash), real: false };
   }
@@ -292,13 +303,7 @@ class SqlAccountService implements AccountService {
   async exists(host: string, user: string): Promise<boolean> {
     const id = tryPrep(host, user);
     if (id === undefined) return false;
-    const row = await this.db
-      .selectFrom('accounts')
-      .select(['user'])
-      .where('host', '=', id.host)
-      .where('user', '=', id.user)
-      .executeTakeFirst();
-    return row !== undefined;
+    return (await this.statements.exists.first([id.host, id.user])) !== undefined;
   }
 
   async setDisabled(host: string, user: string, disabled: boolean, reason?: string): Promise<boolean> {
@@ -319,13 +324,7 @@ class SqlAccountService implements AccountService {
   async isDisabled(host: string, user: string): Promise<boolean> {
     const id = tryPrep(host, user);
     if (id === undefined) return false;
-    const row = await this.db
-      .selectFrom('account_disabled')
-      .select(['user'])
-      .where('host', '=', id.host)
-      .where('user', '=', id.user)
-      .executeTakeFirst();
-    return row !== undefined;
+    return (await this.statements.disabled.first([id.host, id.user])) !== undefined;
   }
 
   async list(host?: string): Promise<Array<{ host: string; user: string }>> {
@@ -448,5 +447,5 @@ export async function openAccounts(database: Database, options: AccountsOptions 
   await database.migrate('accounts', ACCOUNT_MIGRATIONS);
   const db: Kysely<AccountTables> = database.db;
   const secret = options.secret ?? (await loadSecret(db));
-  return new SqlAccountService(db, iterations, secret);
+  return new SqlAccountService(db, iterations, secret, loginStatements(database));
 }

@@ -15,8 +15,10 @@ export interface CredentialLookup {
    * The SCRAM credential of an account for one hash. For an unknown user, or one whose only
    * secret is a bcrypt hash, it returns a deterministic fake credential with `real: false`, so
    * the exchange runs identically and fails only at the proof (no user enumeration).
+   * `disabled`, when given, is what `isDisabled` would answer, read with the credential (one
+   * query per login instead of two); the negotiator then does not ask again after the proof.
    */
-  scram(host: string, user: string, hash: ScramHash): Promise<{ credential: ScramCredential; real: boolean }>;
+  scram(host: string, user: string, hash: ScramHash): Promise<{ credential: ScramCredential; real: boolean; disabled?: boolean }>;
   /** PLAIN: checks a password against the SCRAM keys or an imported bcrypt hash (upgraded on success). */
   verifyPassword(host: string, user: string, password: string): Promise<boolean>;
   /** A disabled account keeps its data but cannot log in (SASL `account-disabled`). */

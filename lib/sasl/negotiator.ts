@@ -54,6 +54,8 @@ export class SaslNegotiator {
   private account: string | undefined;
   /** Set when the password the client gave was an app password (its id). */
   private appPasswordId: string | undefined;
+  /** Whether the account is disabled, when the credential lookup said so with the credential. */
+  private disabledWith: { host: string; user: string; disabled: boolean } | undefined;
 
   constructor(opts: SaslNegotiatorOptions) {
     this.opts = opts;
@@ -68,7 +70,9 @@ export class SaslNegotiator {
     const credentials: CredentialLookup = {
       scram: async (host: string, user: string, hash: ScramHash) => {
         this.claim(host, user);
-        return inner.scram(host, user, hash);
+        const found = await inner.scram(host, user, hash);
+        this.disabledWith = found.disabled === undefined ? undefined : { host, user, disabled: found.disabled };
+        return found;
       },
       verifyPassword: async (host: string, user: string, password: string) => {
         this.claim(host, user);
@@ -106,6 +110,7 @@ export class SaslNegotiator {
     }
     this.account = undefined;
     this.appPasswordId = undefined;
+    this.disabledWith = undefined;
     if (!this.opts.throttle.check(this.opts.remoteAddress).allowed) {
       return this.finish(mechanism, failure('temporary-auth-failure'));
     }
@@ -190,11 +195,21 @@ export class SaslNegotiator {
       this.busy = false;
     }
     if (result.kind === 'challenge') return result;
-    // A disabled account authenticates correctly but may not log in (RFC 6120 §6.5.1).
-    if (result.kind === 'success' && (await this.opts.ctx.credentials.isDisabled?.(this.opts.ctx.host, result.user))) {
+    // A disabled account authenticates correctly but may not log in (RFC 6120 §6.5.1). SCRAM
+    // read the flag with the credential, one round trip earlier in the same exchange: a
+    // disabling that lands in between is the race a disabling just after this check always
+    // was (the login goes through), one round trip wider.
+    if (result.kind === 'success' && (await this.isDisabled(result.user))) {
       result = failure('account-disabled', 'this account is disabled');
     }
     return this.finish(mechanism, result);
+  }
+
+  private isDisabled(user: string): Promise<boolean> | boolean {
+    const known = this.disabledWith;
+    const { host, credentials } = this.opts.ctx;
+    if (known !== undefined && known.user === user && known.host === host) return known.disabled;
+    return credentials.isDisabled?.(host, user) ?? false;
   }
 
   /**

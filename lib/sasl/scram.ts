@@ -1,6 +1,6 @@
 // SCRAM-SHA-1/-256/-512 and their -PLUS variants: RFC 5802 (SCRAM), RFC 7677 (SHA-256),
 // RFC 5929 and RFC 9266 (channel bindings), XEP-0440 (binding type negotiation).
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../util/random-pool.js';
 import { constantTimeEqual, digest, hashLength, hmac, xor } from '../accounts/scram-keys.js';
 import type { ScramCredential, ScramHash } from '../accounts/types.js';
 import { authzidAllowed, decodeBase64Strict, decodeUtf8Strict, prepareUsername } from './common.js';
@@ -27,7 +27,7 @@ const GS2_HEADER = /^(n|y|p=([A-Za-z0-9.-]+)),(?:a=([^,]+))?,/;
 const ATTR_VAL = /^[A-Za-z]=/;
 
 function defaultNonce(): string {
-  return randomBytes(24).toString('base64');
+  return randomToken(24, 'base64');
 }
 
 /** RFC 5802 §5.1 saslname: "=2C" is ",", "=3D" is "="; any other "=" is an error. */
@@ -58,14 +58,24 @@ function plusOffered(ctx: SaslContext): boolean {
  */
 export function downgradeProtectionHash(ctx: SaslContext, hash: ScramHash): string | undefined {
   if (ctx.offered === undefined) return undefined;
+  const plus = ctx.offered.some((n) => n.endsWith('-PLUS'));
+  const bindings = plus ? (ctx.tls?.bindings() ?? []) : [];
+  // Every stream of a listener offers the same few lists: the hash of each is kept.
+  const key = `${hash}\x1d${ctx.offered.join('\x1e')}\x1d${bindings.join('\x1e')}`;
+  const known = ssdpHashes.get(key);
+  if (known !== undefined) return known;
   const octet = (a: string, b: string) => (Buffer.compare(Buffer.from(a), Buffer.from(b)));
   let s = [...ctx.offered].sort(octet).join('\x1e');
-  if (ctx.offered.some((n) => n.endsWith('-PLUS'))) {
-    const bindings = ctx.tls?.bindings() ?? [];
-    if (bindings.length) s += '\x1f' + [...bindings].sort(octet).join('\x1e');
-  }
-  return digest(hash, Buffer.from(s, 'utf8')).toString('base64');
+  if (bindings.length) s += '\x1f' + [...bindings].sort(octet).join('\x1e');
+  const value = digest(hash, Buffer.from(s, 'utf8')).toString('base64');
+  if (ssdpHashes.size >= SSDP_HASHES) ssdpHashes.delete(ssdpHashes.keys().next().value!);
+  ssdpHashes.set(key, value);
+  return value;
 }
+
+/** The downgrade-protection hashes computed so far, by hash and offer; a handful in practice. */
+const ssdpHashes = new Map<string, string>();
+const SSDP_HASHES = 256;
 
 interface AfterFirst {
   gs2Header: Buffer;

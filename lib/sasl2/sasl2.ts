@@ -1,6 +1,6 @@
 // XEP-0388 Extensible SASL Profile (SASL2) and XEP-0386 Bind2: the wire forms. The stream
 // machine (lib/stream/c2s-stream.ts) drives the exchange; this file only parses and builds.
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../util/random-pool.js';
 import { xml, type Element } from '../xml/element.js';
 import type { Sasl2UserAgent } from '../modules/define.js';
 import type { SaslFailureCondition } from '../sasl/mechanism.js';
@@ -98,7 +98,7 @@ export function failure(condition: SaslFailureCondition, text?: string): Element
 export function bind2Resource(tag: string | undefined, taken: (resource: string) => boolean): string {
   const clean = tag?.trim().slice(0, 64);
   if (clean && !taken(clean)) return clean;
-  const suffix = randomBytes(6).toString('base64url');
+  const suffix = randomToken(6);
   return clean ? `${clean}/${suffix}` : suffix;
 }
 

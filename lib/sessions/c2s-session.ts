@@ -6,7 +6,7 @@
 // A session outlives its stream when stream management keeps it (hibernation): its sink is then
 // a stand-in that writes nothing, and resumption attaches the sink of a new stream.
 import type { SessionClient } from '../sasl2/guard.js';
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../util/random-pool.js';
 import type { Element } from '../xml/element.js';
 import type { Jid } from '../jid/jid.js';
 import type { SessionHandle, SessionStateKey, SessionTap } from './types.js';
@@ -35,7 +35,7 @@ export interface SessionOptions {
 }
 
 export function newSessionId(): string {
-  return randomBytes(9).toString('base64url');
+  return randomToken(9);
 }
 
 export class C2sSession implements SessionHandle {

@@ -13,6 +13,7 @@ import { StorageError } from './errors.js';
 import type { ArchiveItem, ArchivePage, ArchiveQuery, ArchiveStore, Dialect } from './types.js';
 import type { CoreTables } from './tables.js';
 import type { AppendBatcher } from './append-batcher.js';
+import { limitedStatements, type FastStatement, type StatementFactory } from './fast-statement.js';
 
 /** Ids per `IN (…)` list: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const ID_CHUNK = 500;
@@ -43,8 +44,27 @@ interface Row {
 
 type ArchiveEb = ExpressionBuilder<CoreTables, 'archive'>;
 
+type PageRow = { seq: number | string; id: string; ts: number | string; with_jid: string | null; value: string };
+
+/**
+ * The first (or last) page of a store without filters, which every login reads (the offline
+ * queue, empty almost always): statements prepared once, shared by every store.
+ */
+export interface ArchivePageStatements {
+  forward(limit: number): FastStatement<PageRow>;
+  backward(limit: number): FastStatement<PageRow>;
+}
+
+export function archivePageStatements(statement: StatementFactory): ArchivePageStatements {
+  const select = 'select "seq", "id", "ts", "with_jid", "value" from "archive" where "host" = ? and "user" = ? and "store" = ?';
+  return {
+    forward: limitedStatements<PageRow>(statement, (n) => `${select} order by "ts" asc, "seq" asc limit ${n}`),
+    backward: limitedStatements<PageRow>(statement, (n) => `${select} order by "ts" desc, "seq" desc limit ${n}`),
+  };
+}
+
 /** `batcher` is the database's one group commit, shared by every archive store on it (one fsync for all). */
-export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, store: string, batcher: AppendBatcher): ArchiveStore {
+export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, store: string, batcher: AppendBatcher, pages: ArchivePageStatements): ArchiveStore {
   if (store === '') throw new TypeError('an archive store needs a non-empty name');
 
   // Both indexes can serve a query that filters on the peer; without table statistics SQLite's
@@ -128,7 +148,9 @@ export function createArchiveStore(db: Kysely<CoreTables>, dialect: Dialect, sto
       const reverse = q.reverse === true;
 
       let rows: Row[];
-      if (q.ids !== undefined) {
+      if (q.ids === undefined && f.with === undefined && f.lower === undefined && f.upper === undefined) {
+        rows = (await (reverse ? pages.backward : pages.forward)(q.limit + 1).all([host, user, store])).map(normalise);
+      } else if (q.ids !== undefined) {
         rows = (await rowsByIds(host, user, q.ids, f)).sort((a, b) => (reverse ? compare(b, a) : compare(a, b)));
         rows = rows.slice(0, q.limit + 1);
       } else {

@@ -3,6 +3,7 @@
 // code is written once. Opening also applies the core migrations, so the generic stores are
 // ready when this resolves.
 import { mkdirSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import {
@@ -17,12 +18,12 @@ import {
 import pg from 'pg';
 import type { Metrics } from '../metrics.js';
 import { AppendBatcher } from './append-batcher.js';
-import { createArchiveStore } from './archive.js';
+import { archivePageStatements, createArchiveStore } from './archive.js';
 import { CORE_OWNER, coreMigrations } from './core-migrations.js';
 import { StorageError, oneLine } from './errors.js';
-import { createKeyValStore } from './keyval.js';
+import { createKeyValStore, keyValStatements } from './keyval.js';
+import { statementFactory, type FastSql, type FastStatement, type StatementFactory } from './fast-statement.js';
 import { createSchemaTable, migrate } from './migrations.js';
-import { SqliteBooleanPlugin } from './sqlite-booleans.js';
 import { withStatementCache } from './statement-cache.js';
 import { WalSync } from './wal-sync.js';
 import type { CoreTables } from './tables.js';
@@ -73,16 +74,23 @@ export async function openDatabase(config: StorageConfig, options: OpenOptions =
 
   const walSync = connection.walSync;
   const batcher = new AppendBatcher(db, connection.sqlite, walSync);
+  const statements = statementFactory(dialect, db, connection.sqlite, walSync);
+  const statement = metrics === undefined ? statements.statement : timedStatements(statements.statement, metrics);
+  const keyval = keyValStatements(statement);
+  const pages = archivePageStatements(statement);
   let closed = false;
   return {
     dialect,
     db: db as Kysely<any>,
     migrate: (owner, migrations) => migrate(db, dialect, owner, migrations),
-    keyval: (store) => createKeyValStore(db, dialect, store),
-    archive: (store) => createArchiveStore(db, dialect, store, batcher),
+    keyval: (store) => createKeyValStore(db, dialect, store, keyval),
+    statement,
+    archive: (store) => createArchiveStore(db, dialect, store, batcher, pages),
     durable: () => {
       const appends = batcher.durable();
-      const writes = walSync?.durable();
+      // Batched writes commit at the end of this turn; the log is synced after them.
+      const batched = statements.batchedSettled();
+      const writes = batched === undefined ? walSync?.durable() : batched.then(() => walSync?.durable());
       if (appends === undefined) return writes;
       if (writes === undefined) return appends;
       return Promise.all([appends, writes]).then(() => undefined);
@@ -90,8 +98,9 @@ export async function openDatabase(config: StorageConfig, options: OpenOptions =
     async close() {
       if (closed) return;
       closed = true;
-      // Appends nobody waited for (the message archive's) are written before the connection goes.
+      // Appends and batched writes nobody waited for are written before the connection goes.
       await batcher.durable();
+      await statements.batchedSettled();
       await walSync?.close();
       await db.destroy();
     },
@@ -138,7 +147,8 @@ function openSqlite(path: string | undefined): Connection {
     sqlite,
     walSync,
     kysely: new SqliteDialect({ database: withStatementCache(sqlite, () => walSync.wrote()) }),
-    plugins: [new SqliteBooleanPlugin()],
+    // Booleans are bound as 1/0 by the statement cache (SQLite has no boolean type).
+    plugins: [],
     openError: (err) => sqliteOpenError(where, err),
   };
 }
@@ -270,6 +280,25 @@ export function postgresOpenError(target: PostgresTarget, err: unknown): Storage
     message = `cannot use PostgreSQL database "${target.database}" at ${at}: ${detail} (check storage.url and the server log)`;
   }
   return new StorageError('PARLEY_ERR_STORAGE', message, { cause: err });
+}
+
+/** Fast statements count in `parley_storage_seconds` as Kysely's queries do (its log hook). */
+function timedStatements(factory: StatementFactory, metrics: Metrics): StatementFactory {
+  return <Row>(text: FastSql): FastStatement<Row> => {
+    const inner = factory<Row>(text);
+    const source = typeof text === 'string' ? text : text.sqlite;
+    const operation = /^\s*(select|insert|update|delete)\b/i.exec(source)?.[1]?.toLowerCase() ?? 'raw';
+    const timed = <T>(run: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      return run().finally(() => metrics.storageSeconds.observe({ operation }, (performance.now() - started) / 1000));
+    };
+    return {
+      all: (params) => timed(() => inner.all(params)),
+      first: (params) => timed(() => inner.first(params)),
+      run: (params) => timed(() => inner.run(params)),
+      batched: (params) => timed(() => inner.batched(params)),
+    };
+  };
 }
 
 function operationOf(node: RootOperationNode): string {

@@ -10,6 +10,9 @@
 // a pool's worth at once (and other nodes'), so a transaction that reads, then writes what it
 // read (a max()+1, a counter) must lock the row it read (forUpdate) or rest on a unique key.
 import type { Kysely } from 'kysely';
+import type { FastSql, FastStatement } from './fast-statement.js';
+
+export type { FastSql, FastStatement, SqlParam } from './fast-statement.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -38,8 +41,15 @@ export interface Database {
   keyval(store: string): KeyValStore;
   archive(store: string): ArchiveStore;
   /**
-   * Resolves once every archive append made so far is committed (each append's own promise
-   * says whether it succeeded); undefined when none is waiting. For callers that let appends
+   * A statement in SQL both dialects accept (double-quoted identifiers, `?` parameters), run
+   * without Kysely's query building: for the few statements on the hottest paths (a login's
+   * credential read, say). Everything else is clearer written with `db`. lib/storage/fast-statement.ts.
+   */
+  statement<Row>(sql: FastSql): FastStatement<Row>;
+  /**
+   * Resolves once every archive append and batched write (FastStatement.batched) made so far is
+   * committed and on disk (each one's own promise says whether it succeeded); undefined when none
+   * is waiting. For callers that let appends
    * run while they go on, and must know when what they did is on disk (XEP-0198 acks).
    */
   durable(): Promise<void> | undefined;
@@ -51,6 +61,11 @@ export interface Database {
 export interface KeyValStore {
   get(host: string, user: string, key: string): Promise<string | undefined>;
   set(host: string, user: string, key: string, value: string): Promise<void>;
+  /**
+   * `set` for a write nobody waits on (a last-logout time): batched with the other writes of
+   * this turn of the event loop into one transaction (FastStatement.batched).
+   */
+  setBatched(host: string, user: string, key: string, value: string): Promise<void>;
   delete(host: string, user: string, key: string): Promise<void>;
   keys(host: string, user: string): Promise<string[]>;
   /** Removes everything this store holds for the account. */

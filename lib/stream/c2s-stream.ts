@@ -1,7 +1,7 @@
 // The client-to-server stream machine (RFC 6120 §4-§7): header, features, STARTTLS, SASL,
 // resource binding, then stanzas into the router. Transport-agnostic: TCP, direct TLS and
 // WebSocket all drive this class.
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../util/random-pool.js';
 import { performance } from 'node:perf_hooks';
 import { xml, type Element } from '../xml/element.js';
 import { StreamParser, XmlStreamError, type StreamParserHandlers } from '../xml/stream-parser.js';
@@ -106,6 +106,8 @@ export class C2sStream {
   private lang = 'en';
   private authUser: string | undefined;
   private negotiator: SaslNegotiator | undefined;
+  /** The negotiator whose mechanisms the features listed, until an exchange starts with it. */
+  private offeredNegotiator: SaslNegotiator | undefined;
   /** The `<authenticate/>` of a SASL2 exchange under way (XEP-0388). */
   private sasl2Request: sasl2.Sasl2Authenticate | undefined;
   /** The login policy (app passwords, SASL2 tasks, audit): lib/sasl2/login-policy.ts. */
@@ -216,7 +218,7 @@ export class C2sStream {
   }
 
   private sendHeader(host: string | undefined): void {
-    this.streamId = randomBytes(12).toString('base64url');
+    this.streamId = randomToken(12);
     const attrs: Record<string, string> = { id: this.streamId, version: '1.0', 'xml:lang': 'en' };
     if (host) attrs.from = host;
     this.writeRaw(this.framing.open(attrs));
@@ -260,10 +262,14 @@ export class C2sStream {
       return this.streamError('unsupported-version', "only version='1.0' streams are supported");
     }
     let domain: string | undefined;
-    try {
-      domain = to === undefined ? undefined : Jid.parse(to).domain;
-    } catch {
-      domain = undefined;
+    // A served domain as configured (already prepared) is itself; anything else is prepared.
+    if (to !== undefined && this.env.hosts.has(to)) domain = to;
+    else {
+      try {
+        domain = to === undefined ? undefined : Jid.parse(to).domain;
+      } catch {
+        domain = undefined;
+      }
     }
     if (domain === undefined || !this.env.hosts.has(domain)) return this.streamError('host-unknown', 'this server does not serve that domain');
     if (this.host && domain !== this.host) return this.streamError('host-unknown', 'the domain changed on restart');
@@ -299,6 +305,8 @@ export class C2sStream {
       if (this.env.requireEncryption) return features;
     }
     const negotiator = this.newNegotiator();
+    // The first <auth/> of this stream uses it (the same offer, nothing started yet).
+    this.offeredNegotiator = negotiator;
     const mechs = negotiator.offered();
     features.cnode(xml('mechanisms', { xmlns: NS.sasl }, mechs.map((m) => xml('mechanism', {}, m))));
     const bindings = negotiator.channelBindings();
@@ -464,7 +472,8 @@ export class C2sStream {
       if (el.name === 'auth') {
         // XEP-0388 §3: once <continue/> was sent, starting over is a stream error.
         if (this.login.tasksPending) return this.streamError('policy-violation', 'authentication already succeeded; finish the task');
-        this.negotiator = this.newNegotiator();
+        this.negotiator = this.offeredNegotiator ?? this.newNegotiator();
+        this.offeredNegotiator = undefined;
         const text = el.getText();
         step = await this.negotiator.begin(String(el.attrs.mechanism ?? ''), text === '' ? undefined : text);
         step = await this.login.afterMechanism(step, this.negotiator, undefined);
@@ -507,6 +516,7 @@ export class C2sStream {
   // ------------------------------------------------------------------ SASL2 (XEP-0388)
 
   private async onSasl2(el: Element): Promise<void> {
+    this.offeredNegotiator = undefined;
     if (this.env.requireEncryption && !this.transport.secure) {
       if (el.name === 'authenticate') return this.sasl2Failure({ kind: 'failure', condition: 'encryption-required' });
       return this.streamError('policy-violation', 'use STARTTLS first');
@@ -804,7 +814,7 @@ export class C2sStream {
     let resource: string;
     const requested = bind.getChildText('resource');
     try {
-      resource = requested ? prepResource(requested) : randomBytes(9).toString('base64url');
+      resource = requested ? prepResource(requested) : randomToken(9);
     } catch (err) {
       if (err instanceof JidError) return reply(StanzaError.badRequest('invalid resource'));
       throw err;

@@ -19,6 +19,8 @@ export const NS_BOOKMARKS_COMPAT_PEP = `${NS_BOOKMARKS}#compat-pep`;
 export const NS_BOOKMARKS_CONVERSION = 'urn:xmpp:bookmarks-conversion:0';
 
 const SOURCE = 'bookmarks';
+/** Accounts remembered as converted (XEP-0411 §4), the oldest forgotten first. */
+export const CHECKED_ACCOUNTS = 100_000;
 
 export default defineModule({
   name: 'bookmarks',
@@ -137,14 +139,27 @@ export default defineModule({
     }
 
     // XEP-0411 §4: bookmarks kept only by the older protocols become XEP-0402 items before a
-    // client looks, so PEP-only clients see them.
+    // client looks, so PEP-only clients see them. Once per account while this module runs: from
+    // then on every legacy write reaches the handlers above (on whichever node takes it), so
+    // later logins would find nothing to convert; three reads a login saved. What arrives behind
+    // the module's back (an import into a running server) is converted at the next start.
+    const checked = new Set<string>();
     ctx.on('session/bound', ({ session }) => {
       const owner = session.jid.bare();
+      const key = owner.toString();
+      if (checked.has(key)) return;
       void run(owner, async () => {
-        if (await pepApi.node(owner, NS_BOOKMARKS)) return;
-        const old = (await legacyPep(owner)) ?? (await legacyPrivate(owner));
-        if (old && old.getChildren('conference').length > 0) await fromLegacy(owner, old, (await legacyPep(owner)) ? 'pep' : 'private');
+        if (checked.has(key)) return;
+        if (!(await pepApi.node(owner, NS_BOOKMARKS))) {
+          const old = (await legacyPep(owner)) ?? (await legacyPrivate(owner));
+          if (old && old.getChildren('conference').length > 0) await fromLegacy(owner, old, (await legacyPep(owner)) ? 'pep' : 'private');
+        }
+        checked.add(key);
+        if (checked.size > CHECKED_ACCOUNTS) checked.delete(checked.values().next().value!);
       });
+    });
+    ctx.on('account/deleted', ({ host, user }) => {
+      if (host === ctx.host) checked.delete(Jid.of(user, host).toString());
     });
 
     // The PEP nodes go with the account (modules/pep); the private copy with modules/private.

@@ -111,7 +111,8 @@ export default defineModule({
       const record: Logout = { when: Date.now() };
       const text = session.get(status);
       if (text !== undefined) record.status = text;
-      await store.set(ctx.host, session.jid.local, KEY, JSON.stringify(record));
+      // Off every logout's path: committed with the other writes of the moment.
+      await store.setBatched(ctx.host, session.jid.local, KEY, JSON.stringify(record));
     });
 
     ctx.on('account/deleted', async ({ host, user }) => {

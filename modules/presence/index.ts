@@ -287,10 +287,10 @@ const presence = defineModule({
      * the user's available resources (the sender included: an entity is subscribed to itself).
      * Returns the contacts it went to.
      */
-    async function broadcast(session: SessionHandle, el: Element): Promise<Set<string>> {
+    async function broadcast(session: SessionHandle, el: Element, items?: readonly RosterItem[]): Promise<Set<string>> {
       const user = session.jid.bare();
       const sent = new Set<string>();
-      for (const item of await rosterApi.items(user)) {
+      for (const item of items ?? (await rosterApi.items(user))) {
         if (!hasFrom(item.subscription)) continue;
         const out = addressed(el, session.jid, item.jid);
         if (!(await allowed(user, item.jid, 'out', out))) continue;
@@ -310,9 +310,11 @@ const presence = defineModule({
       current.attrs.from = session.jid.toString();
       session.setPresence(current);
       session.set(sinceKey, new Date().toISOString());
-      await broadcast(session, current);
-      if (!initial) return;
       const user = session.jid.bare();
+      // One read of the roster serves the broadcast and the probes of an initial presence.
+      const items = await rosterApi.items(user);
+      await broadcast(session, current, items);
+      if (!initial) return;
       // The user's other available resources, to the new one.
       for (const s of availableSessions(user)) {
         if (s === session) continue;
@@ -322,7 +324,7 @@ const presence = defineModule({
       // RFC 6121 §4.2.2 / §4.3.1: probe every contact the user is subscribed to. Probes to
       // contacts on this server come from the new resource, so that only it gets the answers;
       // probes to other servers come from the bare JID as the RFC shows them.
-      for (const item of await rosterApi.items(user)) {
+      for (const item of items) {
         if (!hasTo(item.subscription)) continue;
         const from = ctx.server.hosts.includes(item.jid.domain) ? session.jid : user;
         await send(xml('presence', { type: 'probe', from: from.toString(), to: item.jid.toString() }));

@@ -1,8 +1,8 @@
 // Inbound subscription requests not yet answered: the "Pending In" half of a subscription state
 // (RFC 6121 §3.1.3), kept durably with the complete request stanza, which is delivered again at
 // each of the user's logins until the user approves or denies it.
-import { xml } from '../../lib/module-api.js';
-import type { Database, Element, Migration, XmlAttrs } from '../../lib/module-api.js';
+import { limitedStatements, xml } from '../../lib/module-api.js';
+import type { Database, Element, FastStatement, Migration, XmlAttrs } from '../../lib/module-api.js';
 
 /** Beyond this serialised size, only the request itself is kept, not its extensions. */
 export const MAX_STORED_REQUEST = 8 * 1024;
@@ -73,7 +73,15 @@ export function deserialise(text: string): Element | undefined {
 }
 
 export class PendingStore {
-  constructor(private readonly storage: Database) {}
+  /** Read at every login (RFC 6121 §3.1.3: unanswered requests again): prepared once per limit. */
+  private readonly listOf: (limit: number) => FastStatement<PendingRow>;
+
+  constructor(private readonly storage: Database) {
+    this.listOf = limitedStatements<PendingRow>(
+      (text) => storage.statement(text),
+      (n) => `select "contact", "stanza", "created_at" from "presence_pending" where "host" = ? and "user" = ? order by "created_at", "contact" limit ${n}`,
+    );
+  }
 
   async has(host: string, user: string, contact: string): Promise<boolean> {
     const row = await this.storage.db
@@ -115,15 +123,7 @@ export class PendingStore {
 
   /** The stored requests, oldest first (bounded by the per-user cap). */
   async list(host: string, user: string, limit: number): Promise<Array<{ contact: string; stanza: Element | undefined }>> {
-    const rows = (await this.storage.db
-      .selectFrom('presence_pending')
-      .select(['contact', 'stanza', 'created_at'])
-      .where('host', '=', host)
-      .where('user', '=', user)
-      .orderBy('created_at')
-      .orderBy('contact')
-      .limit(limit)
-      .execute()) as PendingRow[];
+    const rows = await this.listOf(limit).all([host, user]);
     return rows.map((r) => ({ contact: r.contact, stanza: deserialise(r.stanza) }));
   }
 

@@ -2,7 +2,7 @@
 // versions so that a client's cached roster can be brought up to date with pushes (XEP-0237).
 import { randomBytes } from 'node:crypto';
 import { Jid } from '../../lib/module-api.js';
-import type { Database, Migration } from '../../lib/module-api.js';
+import type { Database, FastStatement, Migration } from '../../lib/module-api.js';
 import { SUBSCRIPTIONS, type RosterItem, type Subscription } from './items.js';
 
 /** How many recent versions each account keeps in its changelog. */
@@ -129,16 +129,17 @@ export interface Mutation {
 export type Change = (current: RosterItem | undefined, count: () => Promise<number>) => Promise<RosterItem | null | undefined> | RosterItem | null | undefined;
 
 export class RosterStore {
-  constructor(private readonly storage: Database) {}
+  /** Read at every login (presence broadcast and probes, and again at logout): prepared once. */
+  private readonly itemsOf: FastStatement<ItemRow>;
+
+  constructor(private readonly storage: Database) {
+    this.itemsOf = storage.statement<ItemRow>(
+      'select "host", "user", "contact", "name", "subscription", "ask", "approved", "groups" from "roster_items" where "host" = ? and "user" = ? order by "contact"',
+    );
+  }
 
   async items(host: string, user: string): Promise<RosterItem[]> {
-    const rows = (await this.storage.db
-      .selectFrom('roster_items')
-      .selectAll()
-      .where('host', '=', host)
-      .where('user', '=', user)
-      .orderBy('contact')
-      .execute()) as ItemRow[];
+    const rows = await this.itemsOf.all([host, user]);
     return rows.map(toItem).filter((i): i is RosterItem => i !== undefined);
   }
 

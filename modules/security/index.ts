@@ -45,7 +45,7 @@ export default defineModule({
     maxEvents: z.number().int().min(10).max(10_000).default(200),
   }),
   setup(ctx): SecurityApi {
-    const store = new SecurityStore(ctx.storage.db, ctx.host, ctx.config.maxEvents);
+    const store = new SecurityStore(ctx.storage, ctx.host, ctx.config.maxEvents);
     const limit = { max: ctx.config.codeAttempts.max, windowMs: ctx.config.codeAttempts.window };
 
     async function audit(user: string, kind: string, detail: Record<string, unknown>): Promise<void> {

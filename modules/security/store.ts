@@ -2,7 +2,7 @@
 // secrets with the last time step used (replay refusal), recovery codes and app passwords
 // (hashed), and each account's recent security events.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Database } from '../../lib/module-api.js';
+import type { Database, FastStatement } from '../../lib/module-api.js';
 
 export const securityMigrations = [
   {
@@ -69,17 +69,40 @@ export interface SecurityEvent {
   detail: Record<string, unknown>;
 }
 
+interface TotpRow {
+  secret: string;
+  last_step: number | string;
+  failures: number | string;
+  failed_since: number | string;
+}
+
 export class SecurityStore {
+  private readonly db: Database['db'];
+  /** Read at every password login (the login policy asks whether a second factor is on). */
+  private readonly totpOf: FastStatement<TotpRow>;
+  /** An event at every login; written with the other writes of the moment, off the login's path. */
+  private readonly insertEvent: FastStatement<never>;
+  /** Keeps the newest `maxEvents` of an account: deletes from the one just older than them on. */
+  private readonly trimEvents: FastStatement<never>;
+
   constructor(
-    private readonly db: Database['db'],
+    storage: Database,
     private readonly host: string,
     private readonly maxEvents: number,
-  ) {}
+  ) {
+    this.db = storage.db;
+    this.totpOf = storage.statement<TotpRow>('select "secret", "last_step", "failures", "failed_since" from "security_totp" where "host" = ? and "username" = ?');
+    this.insertEvent = storage.statement('insert into "security_event" ("host", "username", "at", "kind", "detail") values (?, ?, ?, ?, ?)');
+    // The offset written in (a whole number from the config): SQLite plans a statement again at
+    // every run when its LIMIT or OFFSET is a parameter.
+    this.trimEvents = storage.statement(
+      'delete from "security_event" where "host" = ? and "username" = ? and "at" <= ' +
+        `(select "at" from "security_event" where "host" = ? and "username" = ? order by "at" desc limit 1 offset ${Math.trunc(maxEvents)})`,
+    );
+  }
 
   async totp(user: string): Promise<{ secret: string; lastStep: number; failures: number; failedSince: number } | undefined> {
-    const row = await this.db
-      .selectFrom('security_totp').select(['secret', 'last_step', 'failures', 'failed_since'])
-      .where('host', '=', this.host).where('username', '=', user).executeTakeFirst();
+    const row = await this.totpOf.first([this.host, user]);
     return row ? { secret: String(row.secret), lastStep: Number(row.last_step), failures: Number(row.failures), failedSince: Number(row.failed_since) } : undefined;
   }
 
@@ -169,12 +192,9 @@ export class SecurityStore {
 
   /** Appends an event, keeping only the account's newest `maxEvents`. */
   async addEvent(user: string, kind: string, detail: Record<string, unknown>): Promise<void> {
-    const at = Date.now();
-    await this.db.insertInto('security_event').values({ host: this.host, username: user, at, kind, detail: JSON.stringify(detail) }).execute();
-    const cutoff = await this.db
-      .selectFrom('security_event').select('at').where('host', '=', this.host).where('username', '=', user)
-      .orderBy('at', 'desc').offset(this.maxEvents).limit(1).executeTakeFirst();
-    if (cutoff) await this.db.deleteFrom('security_event').where('host', '=', this.host).where('username', '=', user).where('at', '<=', Number(cutoff.at)).execute();
+    const insert = this.insertEvent.batched([this.host, user, Date.now(), kind, JSON.stringify(detail)]);
+    const trim = this.trimEvents.batched([this.host, user, this.host, user]);
+    await Promise.all([insert, trim]);
   }
 
   async events(user: string, limit: number): Promise<SecurityEvent[]> {

@@ -28,6 +28,26 @@ describe('e2e: disabled accounts', () => {
     expect(await attempt()).to.equal('success');
   });
 
+  // SCRAM reads the flag with the credential (one query), not after the proof.
+  it('refuses SCRAM with account-disabled while disabled, and accepts it again once enabled', async () => {
+    const scram = async (): Promise<string> => {
+      const c = await RawClient.connect(srv.port('c2s-tls'), { directTls: true });
+      await c.openStream();
+      try {
+        await c.authenticate('alice', 'secret-pw', 'SCRAM-SHA-256');
+        return 'success';
+      } catch (err) {
+        return /account-disabled/.test(String(err)) ? 'account-disabled' : String(err);
+      } finally {
+        c.close();
+      }
+    };
+    await srv.server.accounts.setDisabled('localhost', 'alice', true, 'spam');
+    expect(await scram()).to.equal('account-disabled');
+    await srv.server.accounts.setDisabled('localhost', 'alice', false);
+    expect(await scram()).to.equal('success');
+  });
+
   it('reports false when disabling an account that does not exist', async () => {
     expect(await srv.server.accounts.setDisabled('localhost', 'nobody', true)).to.equal(false);
   });

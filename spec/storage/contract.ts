@@ -1,9 +1,10 @@
 // The storage contract suite (ARCHITECTURE.md §7, §11): the same behaviour sentences run against
 // every dialect, so that module code written once behaves the same on SQLite and PostgreSQL.
 import { expect } from 'chai';
-import { sql, type Kysely, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs } from 'kysely';
 import { AppendBatcher } from '../../lib/storage/append-batcher.js';
-import { createArchiveStore } from '../../lib/storage/archive.js';
+import { archivePageStatements, createArchiveStore } from '../../lib/storage/archive.js';
+import { limitedStatements, numberedPlaceholders, type FastSql, type SqlParam, type StatementFactory } from '../../lib/storage/fast-statement.js';
 import type { ArchiveItem, ArchiveStore, Database, KeyValStore, Migration } from '../../lib/storage/types.js';
 import type { StorageBackend } from './backends.js';
 
@@ -89,6 +90,14 @@ export function describeStorage(name: string, backendOrSkip: StorageBackend | st
         await store.set(H, U, 'k', 'two');
         expect(await store.get(H, U, 'k')).to.equal('two');
         expect(await store.keys(H, U)).to.deep.equal(['k']);
+      });
+
+      it('sets with the writes of the moment (setBatched), last one winning, covered by durable()', async () => {
+        const writes = [store.setBatched(H, U, 'k', 'one'), store.setBatched(H, U, 'k', 'two'), store.setBatched(H, 'romeo', 'k', 'r')];
+        await database.durable();
+        expect(await store.get(H, U, 'k')).to.equal('two');
+        expect(await store.get(H, 'romeo', 'k')).to.equal('r');
+        await Promise.all(writes);
       });
 
       it('stores an empty string as a value distinct from absence', async () => {
@@ -710,6 +719,110 @@ export function describeStorage(name: string, backendOrSkip: StorageBackend | st
         );
         expect(await database.db.selectFrom('portable').selectAll().execute()).to.deep.equal([]);
       });
+
+      describe('fast statements', () => {
+        it('reads rows as Kysely does: numbers for bigint columns, null for NULL', async () => {
+          await database.db.insertInto('portable').values([{ host: H, user: 'a', n: 1, at: T0 }, { host: H, user: 'b', n: 2, at: T0 + 1, note: 'x' }]).execute();
+          const select = database.statement<Row>('select "user", "n", "at", "note" from "portable" where "host" = ? and "n" >= ? order by "user"');
+          expect(await select.all([H, 1])).to.deep.equal([{ user: 'a', n: 1, at: T0, note: null }, { user: 'b', n: 2, at: T0 + 1, note: 'x' }]);
+          expect(await select.first([H, 2])).to.deep.equal({ user: 'b', n: 2, at: T0 + 1, note: 'x' });
+          expect(await select.first([H, 3])).to.equal(undefined);
+          expect(await select.all(['other.example', 0])).to.deep.equal([]);
+        });
+
+        it('writes, counting the rows changed, and binds booleans on both dialects', async () => {
+          const insert = database.statement('insert into "portable" ("host", "user", "at", "flag") values (?, ?, ?, ?)');
+          expect(await insert.run([H, 'a', T0, true])).to.equal(1);
+          expect(await insert.run([H, 'b', T0, false])).to.equal(1);
+          const flagged = await database.statement<{ user: string }>('select "user" from "portable" where "flag" = ? order by "user"').all([true]);
+          expect(flagged.map((r) => r.user)).to.deep.equal(['a']);
+          expect(await database.statement('update "portable" set "n" = "n" + 1 where "host" = ?').run([H])).to.equal(2);
+          expect(await database.statement('delete from "portable" where "user" = ?').run(['nobody'])).to.equal(0);
+        });
+
+        it('writes a LIMIT into the text, one statement per limit, refusing anything but a whole number', async () => {
+          const insert = database.statement('insert into "portable" ("host", "user", "at") values (?, ?, ?)');
+          for (const u of ['a', 'b', 'c']) await insert.run([H, u, T0]);
+          const made: string[] = [];
+          const page = limitedStatements<{ user: string }>((text) => {
+            made.push(String(text));
+            return database.statement(text);
+          }, (n) => `select "user" from "portable" order by "user" limit ${n}`, 2);
+          expect((await page(2).all([])).map((r) => r.user)).to.deep.equal(['a', 'b']);
+          expect((await page(2).all([])).map((r) => r.user)).to.deep.equal(['a', 'b']);
+          expect((await page(0).all([])).map((r) => r.user)).to.deep.equal([]);
+          expect(made).to.have.length(2);
+          expect(() => page(1.5)).to.throw(RangeError);
+          expect(() => page(-1)).to.throw(RangeError);
+        });
+
+        it('takes one text per dialect', async () => {
+          const row = await database.statement<{ v: string }>({ sqlite: "select 'sqlite' as v", postgres: "select 'postgres' as v" }).first([]);
+          expect(row?.v).to.equal(backend.dialect);
+        });
+
+        it('fails with the database error, and keeps working', async () => {
+          const insert = database.statement('insert into "portable" ("host", "user", "at") values (?, ?, ?)');
+          await insert.run([H, 'a', T0]);
+          await rejection(insert.run([H, 'a', T0]));
+          expect(await insert.run([H, 'b', T0])).to.equal(1);
+          await rejection(database.statement('select * from "no_such_table"').all([]));
+        });
+
+        it('commits batched writes in order, a failing one without its neighbours, and durable() covers them', async () => {
+          const insert = database.statement('insert into "portable" ("host", "user", "n", "at") values (?, ?, ?, ?)');
+          const bump = database.statement('update "portable" set "n" = "n" * 10 + ? where "user" = ?');
+          const writes = [
+            insert.batched([H, 'a', 1, T0]),
+            bump.batched([2, 'a']),
+            insert.batched([H, 'a', 9, T0]), // a duplicate key: fails alone
+            insert.batched([H, 'b', 3, T0]),
+            bump.batched([4, 'a']),
+          ];
+          const settled = Promise.allSettled(writes);
+          const durable = database.durable();
+          expect(durable).to.not.equal(undefined);
+          await durable;
+          const rows = await database.statement<{ user: string; n: number }>('select "user", "n" from "portable" order by "user"').all([]);
+          expect(rows).to.deep.equal([{ user: 'a', n: 124 }, { user: 'b', n: 3 }]);
+          const results = await settled;
+          expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+          expect((results[1] as PromiseFulfilledResult<number>).value).to.equal(1);
+        });
+
+        it('writes what is batched before the database closes', async () => {
+          const other = await backend.open();
+          await other.migrate('portable', [
+            { version: 1, up: (db) => db.schema.createTable('portable').addColumn('user', 'text', (c) => c.primaryKey()).execute() },
+          ]);
+          const done = other.statement('insert into "portable" ("user") values (?)').batched(['late']);
+          await other.close();
+          expect(await done).to.equal(1);
+        });
+
+        it("neither sees nor joins a transaction in progress: it waits for it to end", async () => {
+          let inside!: () => void;
+          const entered = new Promise<void>((resolve) => { inside = resolve; });
+          let release!: () => void;
+          const held = new Promise<void>((resolve) => { release = resolve; });
+          const trx = database.db.transaction().execute(async (t) => {
+            await t.insertInto('portable').values({ host: H, user: 'in-trx', at: T0 }).execute();
+            inside();
+            await held;
+            throw new Error('roll back');
+          });
+          await entered;
+          const read = database.statement<{ user: string }>('select "user" from "portable" order by "user"').all([]);
+          const write = database.statement('insert into "portable" ("host", "user", "at") values (?, ?, ?)').run([H, 'outside', T0]);
+          release();
+          await rejection(trx);
+          // (On PostgreSQL the read and the write run on two connections at once: either order.)
+          expect((await read).map((r) => r.user)).to.not.include('in-trx');
+          expect(await write).to.equal(1);
+          const rows = await database.statement<{ user: string }>('select "user" from "portable" order by "user"').all([]);
+          expect(rows.map((r) => r.user)).to.deep.equal(['outside']);
+        });
+      });
     });
 
     describe('query plans on a large archive', function () {
@@ -733,7 +846,20 @@ export function describeStorage(name: string, backendOrSkip: StorageBackend | st
           with recursive n(i) as (select 0 union all select i + 1 from n where i < 19999)
           select ${H}, 'u' || (i % 20), case when i % 2 = 0 then 'mam' else 'offline' end, 'o' || i, ${sql.lit(T0)} + i * 500, 'peer' || (i % 7) || '@example.net', '<m/>' from n`.execute(big.db);
         plain = big.db;
-        store = createArchiveStore(plain.withPlugin(capture), backend.dialect, 'mam', new AppendBatcher(plain));
+        // The fast statements (fast-statement.ts) are captured as they run, as Kysely's queries are.
+        const captured: StatementFactory = <Row>(text: FastSql) => {
+          const inner = big.statement<Row>(text);
+          const source = typeof text === 'string' ? text : text[backend.dialect];
+          const note = (params: readonly SqlParam[]) =>
+            capture.queries?.push(CompiledQuery.raw(backend.dialect === 'postgres' ? numberedPlaceholders(source) : source, [...params]));
+          return {
+            all: (params) => (note(params), inner.all(params)),
+            first: (params) => (note(params), inner.first(params)),
+            run: (params) => (note(params), inner.run(params)),
+            batched: (params) => (note(params), inner.batched(params)),
+          };
+        };
+        store = createArchiveStore(plain.withPlugin(capture), backend.dialect, 'mam', new AppendBatcher(plain), archivePageStatements(captured));
       });
       after(() => big?.close());
 
@@ -744,7 +870,7 @@ export function describeStorage(name: string, backendOrSkip: StorageBackend | st
         const queries = capture.queries;
         capture.queries = undefined;
         const out: string[][] = [];
-        for (const q of queries) out.push(await backend.plan(plain, plain.getExecutor().compileQuery(q.node, q.queryId)));
+        for (const q of queries) out.push(await backend.plan(plain, 'sql' in q ? q : plain.getExecutor().compileQuery(q.node, q.queryId)));
         if (process.env.PARLEY_SHOW_PLANS) console.log(out.map((p) => p.join('\n')).join('\n--\n'));
         return out;
       }
@@ -826,7 +952,7 @@ export function describeStorage(name: string, backendOrSkip: StorageBackend | st
 
 /** Records the statements a Kysely instance runs, to explain them afterwards. */
 class CapturePlugin implements KyselyPlugin {
-  queries: PluginTransformQueryArgs[] | undefined;
+  queries: Array<PluginTransformQueryArgs | CompiledQuery> | undefined;
 
   transformQuery(args: PluginTransformQueryArgs) {
     this.queries?.push(args);

@@ -120,10 +120,29 @@ describe('bookmarks (XEP-0402, XEP-0048 over PEP and private XML, XEP-0411)', fu
   });
 
   it('moves bookmarks kept only in private XML to XEP-0402 when the account connects', async () => {
-    await w.h.storage.keyval('private').set('example.com', 'alice', `{${NS_LEGACY}}storage`, legacy(xml('conference', { jid: 'old@muc.example.com', autojoin: 'true' })).toString());
-    const c = await w.h.connect(`${ALICE}/fresh`);
+    // Written behind the module's back, as an import does, before the account's first login.
+    await w.h.storage.keyval('private').set('example.com', 'carol', `{${NS_LEGACY}}storage`, legacy(xml('conference', { jid: 'old@muc.example.com', autojoin: 'true' })).toString());
+    const c = await w.h.connect('carol@example.com/fresh');
     await w.h.settle();
-    expect(itemIds(await items(c, ALICE, NS_BOOKMARKS))).to.deep.equal(['old@muc.example.com']);
+    expect(itemIds(await items(c, 'carol@example.com', NS_BOOKMARKS))).to.deep.equal(['old@muc.example.com']);
+  });
+
+  it('looks for bookmarks to move once per account, and again for an account made anew', async () => {
+    await w.h.settle();
+    const stored = legacy(xml('conference', { jid: 'old@muc.example.com', autojoin: 'true' })).toString();
+    // Alice has logged in: what appears behind the module's back afterwards stays where it is...
+    await w.h.storage.keyval('private').set('example.com', 'alice', `{${NS_LEGACY}}storage`, stored);
+    const again = await w.h.connect(`${ALICE}/again`);
+    await w.h.settle();
+    expectError(await items(again, ALICE, NS_BOOKMARKS), 'item-not-found');
+    // ...while an account deleted and made again is looked at again.
+    await w.h.deleteAccount('alice', 'example.com');
+    await w.h.createAccount('alice', 'pw', 'example.com');
+    await w.h.settle();
+    await w.h.storage.keyval('private').set('example.com', 'alice', `{${NS_LEGACY}}storage`, stored);
+    const reborn = await w.h.connect(`${ALICE}/reborn`);
+    await w.h.settle();
+    expect(itemIds(await items(reborn, ALICE, NS_BOOKMARKS))).to.deep.equal(['old@muc.example.com']);
   });
 
   it('keeps the bookmark nodes private by default and accepts XEP-0402 publish-options on them', async () => {
