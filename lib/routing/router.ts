@@ -43,6 +43,11 @@ function blockedDomainError(domain: string): StanzaError {
   return new StanzaError('policy-violation', { type: 'modify', text: `this server exchanges nothing with ${domain}` });
 }
 
+/** RFC 6121 §8.5.2.1.1: a resource a message to the bare JID may go to. */
+function deliverable(s: SessionHandle): boolean {
+  return s.available && s.priority >= 0;
+}
+
 export class Router {
   private readonly services = new Map<string, { host: string; handler: ServiceHandler }>();
   private readonly pending = new Map<string, Pending>();
@@ -221,13 +226,13 @@ export class Router {
     if (verdict instanceof StanzaError) return this.bounce(stanza, verdict);
     if (verdict === 'drop') return;
     if (to.resource !== undefined) {
-      const session = this.sessions.get(to);
+      const session = this.sessions.get(to) ?? (await this.sessions.recheck(to));
       if (session) return this.deliverMessage(runtime, session, stanza);
       // RFC 6121 §8.5.3.2.1: no such resource.
       switch (stanza.type) {
         case 'normal':
         case 'chat':
-          return this.deliverToAccount(runtime, stanza);
+          return this.deliverToAccount(runtime, stanza, true);
         case 'groupchat':
           return this.bounce(stanza, StanzaError.serviceUnavailable());
         default:
@@ -238,10 +243,12 @@ export class Router {
   }
 
   /** RFC 6121 §8.5.2.1: a message to the bare JID of an existing account. */
-  private async deliverToAccount(runtime: HostRuntime, m: MessageStanza): Promise<void> {
+  private async deliverToAccount(runtime: HostRuntime, m: MessageStanza, rechecked = false): Promise<void> {
     if (m.type === 'error') return;
     if (m.type === 'groupchat') return this.bounce(m, StanzaError.serviceUnavailable());
-    const candidates = this.sessions.of(m.to!).filter((s) => s.available && s.priority >= 0);
+    let candidates = this.sessions.of(m.to!).filter(deliverable);
+    // In a cluster this node's view of the others lags a little (a user who just came online there).
+    if (candidates.length === 0 && !rechecked) candidates = (await this.sessions.recheckOf(m.to!)).filter(deliverable);
     if (m.type === 'headline') {
       for (const s of candidates) await this.deliverMessage(runtime, s, m);
       return;
@@ -301,7 +308,7 @@ export class Router {
     if (await runtime.hooks.claim('presence/inbound', { stanza: p })) return;
     if (p.to.local === undefined) return;
     if (p.to.resource !== undefined) {
-      this.sessions.get(p.to)?.send(p.el);
+      (this.sessions.get(p.to) ?? (await this.sessions.recheck(p.to)))?.send(p.el);
       return;
     }
     for (const s of this.sessions.of(p.to)) if (s.available) s.send(p.el);
@@ -336,7 +343,7 @@ export class Router {
     else target = iq.from.bare().equals(to) ? 'self' : 'bare';
 
     if (iq.type === 'result' || iq.type === 'error') {
-      if (target === 'full') this.sessions.get(to)?.send(iq.el);
+      if (target === 'full') (this.sessions.get(to) ?? (await this.sessions.recheck(to)))?.send(iq.el);
       return;
     }
 
@@ -347,7 +354,7 @@ export class Router {
     }
     const handler = runtime.iqs.find(target, iq.type, iq.payload!);
     if (target === 'full' && !handler) {
-      const session = this.sessions.get(to);
+      const session = this.sessions.get(to) ?? (await this.sessions.recheck(to));
       if (session) return session.send(iq.el);
       return this.bounce(stanza, StanzaError.serviceUnavailable());
     }
