@@ -123,6 +123,17 @@ describe('e2e: cluster, a node whose view of the other lags behind', function ()
     expect(got.attrs.from).to.equal(`${ned}@localhost/r`);
   });
 
+  it('delivers directed presence to a resource just bound on the other node', async () => {
+    const ola = await user('ola');
+    const pia = await user('pia');
+    const olaC = await login(a, ola, 'r');
+    const piaC = await login(b, pia, 'r');
+    await online(olaC);
+    olaC.send(`<presence to='${pia}@localhost/r'><status>hi</status></presence>`);
+    const p = await piaC.waitForElement((e) => e.is('presence', XMLNS.client) && e.attrs.from === `${ola}@localhost/r`, 5000);
+    expect(p.child('status')!.text).to.equal('hi');
+  });
+
   it('still stores a message offline for a user online nowhere, and keeps no index of ended sessions', async () => {
     const quin = await user('quin');
     const rita = await user('rita');
