@@ -8,6 +8,11 @@ export class ClusterKeys {
   heartbeat(node: string): string { return `${this.prefix}node:${node}`; }
   /** Hash: session id -> SessionEntry JSON, for the sessions bound on a node. */
   sessions(node: string): string { return `${this.prefix}sessions:${node}`; }
+  /**
+   * Hash: session id -> node, for the sessions of one account (bare JID) on every node: lets a
+   * node read one account's sessions at once when its replica may lag (account-lookup.ts).
+   */
+  account(bare: string): string { return `${this.prefix}account:${bare}`; }
   /** Stream of stanzas for a node, read in order by that node alone. */
   inbox(node: string): string { return `${this.prefix}inbox:${node}`; }
   /** The id of the last inbox entry a node has handled. */

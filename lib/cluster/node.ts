@@ -4,7 +4,8 @@
 //   surviving node (elected with SET NX) cleans up after it (`reap`);
 // - each node publishes its sessions (publisher.ts: a hash per node, a pub/sub event per change)
 //   and keeps a replica of everyone else's, which SessionDirectory reads synchronously: a delivery to a
-//   local session never waits for Redis;
+//   local session never waits for Redis; where it shows no session to deliver to, the account
+//   is read from Redis once (SessionDirectory.recheck, account-lookup.ts), as the replica lags;
 // - a stanza for a session or a room on another node is appended to that node's inbox stream
 //   (inbox.ts: XADD on one connection, one blocking XREAD there), so that what one node sends
 //   another arrives once and in order, and survives a brief disconnection;
@@ -28,6 +29,7 @@ import { parseEntry, type SessionEntry } from './session-entry.js';
 import { BoundedMap } from './bounded-map.js';
 import { Inbox, unhandled, type InboxEntry } from './inbox.js';
 import { DirectoryPublisher, type DirectoryEvent } from './publisher.js';
+import { AccountLookup } from './account-lookup.js';
 
 export type ClusterConfig = NonNullable<ParleyConfig['cluster']>;
 
@@ -68,6 +70,12 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
   private readonly replyRoutes = new BoundedMap<string, { node: string; at: number }>(20_000);
   private readonly publisher: DirectoryPublisher;
   private readonly inbox: Inbox;
+  private readonly lookup: AccountLookup;
+  /**
+   * Specs only: ignore the other nodes' directory events, as a replica lagging behind them would
+   * (spec/e2e/cluster-lag.spec.ts).
+   */
+  ignoreDirectoryEventsForTests = false;
   private beatTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private beating: Promise<void> = Promise.resolve();
@@ -87,6 +95,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     this.replica = new RemoteSessions(this);
     this.publisher = new DirectoryPublisher(this.cmd, this.keys, this.name, this.log);
     this.inbox = new Inbox(this.cmd, this.blocker, this.keys, this.name, config.inboxLength, this.log);
+    this.lookup = new AccountLookup(this.cmd, this.keys, this.name, this.replica, (node) => this.dead.has(node), this.log);
   }
 
   static async start(deps: ClusterDeps): Promise<ClusterNode> {
@@ -149,7 +158,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
           continue;
         }
         const all = await this.cmd.hgetall(k.sessions(node));
-        for (const id of this.replica.idsOf(node)) if (!(id in all)) this.replica.remove(id);
+        for (const id of this.replica.idsOf(node)) if (!(id in all)) this.forget(id);
         for (const text of Object.values(all)) {
           const e = parseEntry(text);
           if (e && !this.removedDuringSync?.has(e.id)) this.replica.upsert(e);
@@ -211,6 +220,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     this.dead.add(node);
     if (first) {
       const gone = this.replica.removeNode(node);
+      this.lookup.nodeRemoved(node);
       this.owners.deleteWhere((owner) => owner === node);
       this.log.warn({ dead: node, sessions: gone.length }, 'cluster node stopped beating');
     }
@@ -228,6 +238,14 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     const k = this.keys;
     const entries = Object.values(await this.cmd.hgetall(k.sessions(node))).map(parseEntry).filter((e): e is SessionEntry => e !== undefined);
     await this.cmd.del(k.sessions(node));
+    // After the hash: an index field without its session is ignored (and dropped) by a lookup,
+    // a session without its index field would be missed.
+    const index = this.cmd.pipeline();
+    for (const e of entries) {
+      const bare = Jid.tryParse(e.jid)?.bare().toString();
+      if (bare !== undefined) index.hdel(k.account(bare), e.id);
+    }
+    if (entries.length > 0) await index.exec();
     for (const e of entries) {
       let session: RemoteSession;
       try {
@@ -235,7 +253,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
       } catch {
         continue;
       }
-      this.replica.remove(e.id);
+      this.forget(e.id);
       const runtime = this.deps.runtimes.get(session.host);
       if (!runtime) continue;
       await runtime.hooks.notify('session/closed', { session, reason: `cluster node ${node} failed` }, (err) => this.log.error({ err }, 'session/closed handler failed'));
@@ -273,6 +291,7 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
   }
 
   private onEvent(text: string): void {
+    if (this.ignoreDirectoryEventsForTests) return;
     let event: DirectoryEvent;
     try {
       event = JSON.parse(text) as DirectoryEvent;
@@ -287,12 +306,23 @@ export class ClusterNode implements ClusterRoutes, RemoteLink, DirectoryReplica 
     } else if (event.t === 'rm') {
       if (event.node === this.name) return;
       this.removedDuringSync?.add(event.id);
-      this.replica.remove(event.id);
+      this.forget(event.id);
     } else if (event.t === 'down') {
       if (event.node === this.name) return;
       this.replica.removeNode(event.node);
+      this.lookup.nodeRemoved(event.node);
       this.owners.deleteWhere((owner) => owner === event.node);
     }
+  }
+
+  private forget(id: string): void {
+    this.replica.remove(id);
+    this.lookup.sessionRemoved(id);
+  }
+
+  refresh(bare: string): Promise<boolean> {
+    if (this.stopping) return Promise.resolve(false);
+    return this.lookup.refresh(bare);
   }
 
   of(bare: string): SessionHandle[] { return this.replica.of(bare); }

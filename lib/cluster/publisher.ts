@@ -1,7 +1,9 @@
 // Publishes this node's sessions to the cluster: the hash of its sessions (what a node reads at
 // start, and what the node cleaning up after this one ends) and a pub/sub event per change (what
 // the others' replicas follow). Changes made in one turn go out together; an entry whose content
-// did not change is not sent again.
+// did not change is not sent again. The per-account index (keys.account) changes with the hash,
+// in the same transaction, so that a node reading an account through it never misses a session
+// the hash has (account-lookup.ts).
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { C2sSession } from '../sessions/c2s-session.js';
@@ -13,10 +15,13 @@ export type DirectoryEvent =
   | { t: 'rm'; id: string; node: string }
   | { t: 'down'; node: string };
 
-const REMOVED = Symbol('removed');
+interface Change {
+  readonly session: C2sSession;
+  readonly removed: boolean;
+}
 
 export class DirectoryPublisher {
-  private readonly changes = new Map<string, C2sSession | typeof REMOVED>();
+  private readonly changes = new Map<string, Change>();
   /** What was last published per session, without its version. */
   private readonly published = new Map<string, string>();
   private flushScheduled = false;
@@ -31,13 +36,13 @@ export class DirectoryPublisher {
 
   changed(session: C2sSession): void {
     this.changes.delete(session.id);
-    this.changes.set(session.id, session);
+    this.changes.set(session.id, { session, removed: false });
     this.schedule();
   }
 
   removed(session: C2sSession): void {
     this.changes.delete(session.id);
-    this.changes.set(session.id, REMOVED);
+    this.changes.set(session.id, { session, removed: true });
     this.schedule();
   }
 
@@ -59,26 +64,35 @@ export class DirectoryPublisher {
   async flush(): Promise<void> {
     if (this.changes.size === 0) return;
     const k = this.keys;
-    const pipe = this.cmd.pipeline();
-    for (const [id, change] of this.changes) {
-      if (change === REMOVED) {
+    const tx = this.cmd.multi();
+    let writes = 0;
+    for (const [id, { session, removed }] of this.changes) {
+      if (removed) {
+        writes++;
         this.published.delete(id);
-        pipe.hdel(k.sessions(this.node), id);
-        pipe.publish(k.directory, JSON.stringify({ t: 'rm', id, node: this.node } satisfies DirectoryEvent));
+        tx.hdel(k.sessions(this.node), id);
+        tx.hdel(k.account(session.jid.bare().toString()), id);
+        tx.publish(k.directory, JSON.stringify({ t: 'rm', id, node: this.node } satisfies DirectoryEvent));
         continue;
       }
-      const entry = entryOf(change, this.node, 0);
+      const entry = entryOf(session, this.node, 0);
       const { v: _v, ...content } = entry;
       const key = JSON.stringify(content);
-      if (this.published.get(id) === key) continue;
+      const previous = this.published.get(id);
+      if (previous === key) continue;
+      writes++;
       this.published.set(id, key);
       const text = JSON.stringify({ ...entry, v: ++this.version });
-      pipe.hset(k.sessions(this.node), id, text);
-      pipe.publish(k.directory, `{"t":"up","e":${text}}`);
+      tx.hset(k.sessions(this.node), id, text);
+      // A session's account and node never change: indexed once, when first published.
+      if (previous === undefined) tx.hset(k.account(session.jid.bare().toString()), id, this.node);
+      tx.publish(k.directory, `{"t":"up","e":${text}}`);
     }
     this.changes.clear();
+    // Nothing queued is sent (MULTI goes out with EXEC only).
+    if (writes === 0) return;
     try {
-      await pipe.exec();
+      await tx.exec();
     } catch (err) {
       this.log.warn({ err }, 'publishing session changes failed');
     }

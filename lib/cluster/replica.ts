@@ -18,12 +18,49 @@ export class RemoteSessions {
       if (known.v < entry.v) known.update(entry);
       return;
     }
-    let session: RemoteSession;
-    try {
-      session = new RemoteSession(entry, this.link);
-    } catch {
-      return; // not a JID: ignore what cannot be routed to
+    const session = this.sessionOf(entry);
+    if (session) this.add(session);
+  }
+
+  /**
+   * Takes one account's sessions as Redis holds them now, read when this replica showed none to
+   * deliver to (it follows the events a little behind). A known session is updated if the read
+   * is newer; a new one is added, unless its full JID is held here by another session the read
+   * found too (a resource conflict being resolved: the events settle which one stays). Returns
+   * whether anything changed.
+   */
+  learn(bare: string, entries: readonly SessionEntry[]): boolean {
+    const found = new Set(entries.map((e) => e.id));
+    let changed = false;
+    for (const entry of entries) {
+      const known = this.byId.get(entry.id);
+      if (known) {
+        if (known.v < entry.v) {
+          known.update(entry);
+          changed = true;
+        }
+        continue;
+      }
+      const session = this.sessionOf(entry);
+      if (!session || session.jid.bare().toString() !== bare) continue;
+      const holder = this.byAccount.get(bare)?.get(session.jid.resource!);
+      if (holder && found.has(holder.id)) continue;
+      this.add(session);
+      changed = true;
     }
+    return changed;
+  }
+
+  private sessionOf(entry: SessionEntry): RemoteSession | undefined {
+    try {
+      return new RemoteSession(entry, this.link);
+    } catch {
+      return undefined; // not a JID: ignore what cannot be routed to
+    }
+  }
+
+  /** Adds a session not known yet; it replaces one bound on the same full JID before. */
+  private add(session: RemoteSession): void {
     const bare = session.jid.bare().toString();
     let resources = this.byAccount.get(bare);
     if (!resources) this.byAccount.set(bare, (resources = new Map()));

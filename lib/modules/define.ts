@@ -180,6 +180,12 @@ export interface SessionView {
   of(account: Jid): SessionHandle[];
   /** The session bound to a full JID. */
   get(full: Jid): SessionHandle | undefined;
+  /**
+   * After `get` found none: in a cluster, the session bound to a full JID on another node a
+   * moment ago, which this node had not heard of yet (one read of Redis); undefined when there
+   * is none. For where finding none means the stanza is dropped or refused.
+   */
+  recheck(full: Jid): Promise<SessionHandle | undefined>;
   /** Every session bound on this host, on every node of a cluster. */
   all(): SessionHandle[];
 }

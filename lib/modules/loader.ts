@@ -255,6 +255,7 @@ function createContext(
     sessions: {
       of: (account) => deps.sessions.of(account),
       get: (full) => deps.sessions.get(full),
+      recheck: (full) => deps.sessions.recheck(full),
       all: () => deps.sessions.everywhere(host),
     },
     sessionState<T>(key: string, initial: () => T): SessionStateKey<T> {

@@ -55,6 +55,11 @@ function blockedDomainError(domain: string): StanzaError {
   return new StanzaError('policy-violation', { type: 'modify', text: `this server exchanges nothing with ${domain}` });
 }
 
+/** RFC 6121 §8.5.2.1.1: a resource a message to the bare JID may go to. */
+function deliverable(s: SessionHandle): boolean {
+  return s.available && s.priority >= 0;
+}
+
 export class Router {
   private readonly services = new Map<string, { host: string; handler: ServiceHandler }>();
   private readonly pending = new Map<string, PendingRequest>();
@@ -287,25 +292,33 @@ export class Router {
     if (to.resource !== undefined) {
       const session = this.sessions.get(to);
       if (session) return this.deliverMessage(runtime, session, stanza);
-      // RFC 6121 §8.5.3.2.1: no such resource.
-      switch (stanza.type) {
-        case 'normal':
-        case 'chat':
-          return this.deliverToAccount(runtime, stanza);
-        case 'groupchat':
-          return this.bounce(stanza, StanzaError.serviceUnavailable());
-        default:
-          return;
-      }
+      // In a cluster, a resource another node bound a moment ago: ask Redis before giving up.
+      if (this.sessions.clustered) return this.sessions.recheck(to).then((s) => (s ? this.deliverMessage(runtime, s, stanza) : this.noSuchResource(runtime, stanza)));
+      return this.noSuchResource(runtime, stanza);
     }
     return this.deliverToAccount(runtime, stanza);
   }
 
+  /** RFC 6121 §8.5.3.2.1: a message to a full JID with no such resource. */
+  private noSuchResource(runtime: HostRuntime, stanza: MessageStanza): Pending {
+    switch (stanza.type) {
+      case 'normal':
+      case 'chat':
+        return this.deliverToAccount(runtime, stanza, true);
+      case 'groupchat':
+        return this.bounce(stanza, StanzaError.serviceUnavailable());
+      default:
+        return;
+    }
+  }
+
   /** RFC 6121 §8.5.2.1: a message to the bare JID of an existing account. */
-  private deliverToAccount(runtime: HostRuntime, m: MessageStanza): Pending {
+  private deliverToAccount(runtime: HostRuntime, m: MessageStanza, rechecked = false): Pending {
     if (m.type === 'error') return;
     if (m.type === 'groupchat') return this.bounce(m, StanzaError.serviceUnavailable());
-    const candidates = this.sessions.of(m.to!).filter((s) => s.available && s.priority >= 0);
+    const candidates = this.sessions.of(m.to!).filter(deliverable);
+    // In a cluster this node's view of the others lags a little (a user who just came online there).
+    if (candidates.length === 0 && !rechecked && this.sessions.clustered) return this.sessions.recheckOf(m.to!).then(() => this.deliverToAccount(runtime, m, true));
     if (m.type === 'headline') return this.deliverEach(runtime, candidates, m, undefined);
     if (candidates.length === 0) return this.undeliverable(runtime, m);
     // Every resource sharing the highest priority gets it (RFC 6121 §8.5.2.1.1 allows either).
@@ -386,7 +399,7 @@ export class Router {
     if (claimed) return;
     if (p.to.local === undefined) return;
     if (p.to.resource !== undefined) {
-      this.sessions.get(p.to)?.send(p.el);
+      (this.sessions.get(p.to) ?? (await this.sessions.recheck(p.to)))?.send(p.el);
       return;
     }
     for (const s of this.sessions.of(p.to)) if (s.available) s.send(p.el);
@@ -422,7 +435,7 @@ export class Router {
     else target = iq.from.bare().equals(to) ? 'self' : 'bare';
 
     if (iq.type === 'result' || iq.type === 'error') {
-      if (target === 'full') this.sessions.get(to)?.send(iq.el);
+      if (target === 'full') (this.sessions.get(to) ?? (await this.sessions.recheck(to)))?.send(iq.el);
       return;
     }
 
@@ -433,7 +446,7 @@ export class Router {
     }
     const handler = runtime.iqs.find(target, iq.type, iq.payload!);
     if (target === 'full' && !handler) {
-      const session = this.sessions.get(to);
+      const session = this.sessions.get(to) ?? (await this.sessions.recheck(to));
       if (session) return session.send(iq.el);
       return this.bounce(stanza, StanzaError.serviceUnavailable());
     }

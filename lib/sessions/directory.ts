@@ -1,6 +1,8 @@
 // Who is online where. The sessions bound on this process are kept here, authoritative; in a
 // cluster, `replica` adds what the other nodes have (lib/cluster), read synchronously so that
-// routing to a local session never waits for Redis.
+// routing to a local session never waits for Redis. The replica follows the other nodes a little
+// behind: where finding no session means a stanza is stored offline, bounced or dropped, the
+// caller asks again with `recheck`, which reads Redis (one round trip, on that path only).
 import type { Jid } from '../jid/jid.js';
 import type { C2sSession } from './c2s-session.js';
 import type { SessionHandle } from './types.js';
@@ -15,6 +17,11 @@ export interface DirectoryReplica {
   /** A local session was bound, changed (presence, state) or removed: tell the other nodes. */
   bound(session: C2sSession): void;
   removed(session: C2sSession): void;
+  /**
+   * Reads an account's (a prepared bare JID's) sessions on the other nodes from Redis into the
+   * replica; resolves whether it changed (false too when Redis did not answer in time).
+   */
+  refresh(bare: string): Promise<boolean>;
 }
 
 export class SessionDirectory {
@@ -69,6 +76,32 @@ export class SessionDirectory {
     const mine = this.byAccount.get(bare)?.get(full.resource);
     if (mine || !this.replica) return mine;
     return this.replica.get(bare, full.resource);
+  }
+
+  /** Whether other nodes' sessions are known here (the `recheck` methods read Redis). */
+  get clustered(): boolean {
+    return this.replica !== undefined;
+  }
+
+  /**
+   * After `get` found none: in a cluster, the session bound to a full JID on another node a
+   * moment ago, which this node had not heard of yet (read from Redis); undefined when there is
+   * none, and at once on a single node.
+   */
+  async recheck(full: Jid): Promise<SessionHandle | undefined> {
+    if (!this.replica || full.local === undefined || full.resource === undefined) return undefined;
+    await this.replica.refresh(full.bare().toString());
+    // Whatever the read found: the replica's events may have caught up meanwhile.
+    return this.get(full);
+  }
+
+  /**
+   * After `of` found no session to deliver to: an account's sessions on every node, in a cluster
+   * once those of the other nodes were read from Redis (one round trip; the replica may lag).
+   */
+  async recheckOf(account: Jid): Promise<SessionHandle[]> {
+    if (this.replica && account.local !== undefined) await this.replica.refresh(account.bare().toString());
+    return this.of(account);
   }
 
   /** The session bound to a full JID on this node. */

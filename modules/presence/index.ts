@@ -415,7 +415,7 @@ const presence = defineModule({
       if (!(await allowed(to.bare(), stanza.from, 'in', stanza.el))) return;
       if (to.resource !== undefined) {
         // RFC 6121 §8.5.3.2.1: to a resource that is not connected, presence is silently ignored.
-        ctx.sessions.get(to)?.send(stanza.el);
+        (ctx.sessions.get(to) ?? (await ctx.sessions.recheck(to)))?.send(stanza.el);
         return;
       }
       // RFC 6121 §8.5.2.1.1: every available resource, whatever its priority.

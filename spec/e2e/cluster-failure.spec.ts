@@ -96,6 +96,9 @@ describe('e2e: cluster node failure (SIGKILL)', function () {
       for (let i = 0; i < 50 && (await r.sismember(`${world.prefix}nodes`, 'b')) === 1; i++) await sleep(100);
       expect(await r.exists(`${world.prefix}sessions:b`, `${world.prefix}inbox:b`)).to.equal(0);
       expect(await r.sismember(`${world.prefix}nodes`, 'b')).to.equal(0);
+      // Nor in the per-account index of sessions; erin's, on node a, stays.
+      expect(await r.exists(`${world.prefix}account:dave@localhost`), "dave's index").to.equal(0);
+      expect(await r.hvals(`${world.prefix}account:erin@localhost`)).to.deep.equal(['a']);
     } finally {
       r.disconnect();
     }
@@ -167,5 +170,13 @@ describe('e2e: cluster node restarted under the same name', function () {
     expect(Date.now() - restartedAt, 'well before the 60 s expiry').to.be.below(15_000);
     await sleep(300);
     expect(a.server.sessions.of(Jid.parse('fred@localhost'))).to.have.length(0);
+    // The restarted node removed its previous run's sessions from the per-account index too.
+    const r = new Redis(REDIS_URL);
+    try {
+      expect(await r.exists(`${world.prefix}account:fred@localhost`)).to.equal(0);
+      expect(await r.hvals(`${world.prefix}account:gina@localhost`)).to.deep.equal(['a']);
+    } finally {
+      r.disconnect();
+    }
   });
 });

@@ -77,11 +77,43 @@ describe('cluster: remote session replica', () => {
   });
 });
 
+describe('cluster: learning an account from a read of Redis', () => {
+  it('adds sessions it had not heard of and updates older copies, and says whether anything changed', () => {
+    const r = new RemoteSessions(new RecordingLink());
+    r.upsert(entry('s1', 'alice@x/phone', 'b', 1, { available: false }));
+    expect(r.learn('alice@x', [entry('s1', 'alice@x/phone', 'b', 2), entry('s2', 'alice@x/laptop', 'c', 1)])).to.equal(true);
+    expect(r.get('alice@x', 'phone')!.available).to.equal(true);
+    expect(r.get('alice@x', 'laptop')!.id).to.equal('s2');
+    // The same read again, or an older one: nothing changes.
+    expect(r.learn('alice@x', [entry('s1', 'alice@x/phone', 'b', 1), entry('s2', 'alice@x/laptop', 'c', 1)])).to.equal(false);
+    expect(r.get('alice@x', 'phone')!.available).to.equal(true);
+  });
+
+  it('leaves a resource to the session holding it when the read found that one too (a conflict the events settle)', () => {
+    const r = new RemoteSessions(new RecordingLink());
+    r.upsert(entry('new', 'alice@x/r', 'c', 1));
+    expect(r.learn('alice@x', [entry('old', 'alice@x/r', 'b', 5), entry('new', 'alice@x/r', 'c', 1)])).to.equal(false);
+    expect(r.get('alice@x', 'r')!.id).to.equal('new');
+    // One the read did not find is gone (its removal is on its way): the read's session replaces it.
+    expect(r.learn('alice@x', [entry('newer', 'alice@x/r', 'b', 1)])).to.equal(true);
+    expect(r.get('alice@x', 'r')!.id).to.equal('newer');
+    expect(r.size).to.equal(1);
+  });
+
+  it('ignores entries of another account', () => {
+    const r = new RemoteSessions(new RecordingLink());
+    expect(r.learn('alice@x', [entry('s1', 'bob@x/r', 'b', 1)])).to.equal(false);
+    expect(r.size).to.equal(0);
+  });
+});
+
 describe('SessionDirectory with a cluster replica', () => {
-  function withReplica(): { dir: SessionDirectory; remote: RemoteSessions; changes: string[] } {
+  function withReplica(duringRefresh?: (remote: RemoteSessions) => void): { dir: SessionDirectory; remote: RemoteSessions; changes: string[]; redis: Map<string, SessionEntry[]> } {
     const dir = new SessionDirectory();
     const remote = new RemoteSessions(new RecordingLink());
     const changes: string[] = [];
+    /** What a read of Redis finds per account. */
+    const redis = new Map<string, SessionEntry[]>();
     dir.attachReplica({
       of: (bare) => remote.of(bare),
       get: (bare, res) => remote.get(bare, res),
@@ -89,8 +121,13 @@ describe('SessionDirectory with a cluster replica', () => {
       all: (host) => remote.all(host),
       bound: (s) => changes.push(`bound ${s.jid.toString()} ${s.available}`),
       removed: (s) => changes.push(`removed ${s.jid.toString()}`),
+      refresh: (bare) => {
+        changes.push(`refresh ${bare}`);
+        duringRefresh?.(remote);
+        return Promise.resolve(remote.learn(bare, redis.get(bare) ?? []));
+      },
     });
-    return { dir, remote, changes };
+    return { dir, remote, changes, redis };
   }
 
   it('answers for local and remote sessions, local first and winning on the same resource', () => {
@@ -118,11 +155,39 @@ describe('SessionDirectory with a cluster replica', () => {
     expect(changes).to.deep.equal(['bound bob@x/r false', 'bound bob@x/r true', 'removed bob@x/r']);
   });
 
+  it('rechecks a full JID or an account against Redis when the replica has not heard of it yet', async () => {
+    const { dir, redis, changes } = withReplica();
+    const phone = Jid.parse('dora@x/phone');
+    expect(dir.get(phone)).to.equal(undefined);
+    redis.set('dora@x', [entry('d1', 'dora@x/phone', 'b', 1)]);
+    expect((await dir.recheck(phone))?.id).to.equal('d1');
+    expect(dir.get(phone)?.id, 'kept in the replica').to.equal('d1');
+    expect(await dir.recheck(Jid.parse('dora@x/tablet'))).to.equal(undefined);
+    expect((await dir.recheckOf(Jid.parse('dora@x'))).map((s) => s.id)).to.deep.equal(['d1']);
+    redis.set('dora@x', [entry('d1', 'dora@x/phone', 'b', 1), entry('d2', 'dora@x/tablet', 'c', 1)]);
+    expect((await dir.recheckOf(Jid.parse('dora@x/anything'))).map((s) => s.id)).to.deep.equal(['d1', 'd2']);
+    expect(dir.of(Jid.parse('dora@x')).map((s) => s.id)).to.deep.equal(['d1', 'd2']);
+    // Not an account: nothing to read.
+    expect(await dir.recheck(Jid.parse('x/res'))).to.equal(undefined);
+    expect(changes.filter((c) => c.startsWith('refresh'))).to.deep.equal(['refresh dora@x', 'refresh dora@x', 'refresh dora@x', 'refresh dora@x']);
+  });
+
+  it('answers with what the replica learnt from its events while Redis was read, whatever the read found', async () => {
+    const { dir } = withReplica((remote) => remote.upsert(entry('e1', 'erik@x/r', 'b', 2)));
+    expect((await dir.recheck(Jid.parse('erik@x/r')))?.id).to.equal('e1');
+    const { dir: dir2 } = withReplica((remote) => remote.upsert(entry('f1', 'fay@x/r', 'b', 2)));
+    expect((await dir2.recheckOf(Jid.parse('fay@x'))).map((s) => s.id)).to.deep.equal(['f1']);
+  });
+
   it('without a replica stays local only', () => {
     const dir = new SessionDirectory();
     const s = localSession('carl@x/r');
     dir.add(s);
     expect(s.observer).to.equal(undefined);
     expect(dir.of(Jid.parse('carl@x'))).to.deep.equal([s]);
+    return Promise.all([dir.recheck(Jid.parse('carl@x/other')), dir.recheckOf(Jid.parse('carl@x'))]).then(([session, all]) => {
+      expect(session).to.equal(undefined);
+      expect(all).to.deep.equal([s]);
+    });
   });
 });
