@@ -186,9 +186,20 @@ const CLOSED = 3; // after </stream:stream>
 const LT = 0x3c;
 const NON_ASCII = /[^\x00-\x7f]/;
 
-function newDecoder(): TextDecoder {
+/** `resumed`: not the start of the stream (the decoder was released), so no BOM is stripped. */
+function newDecoder(resumed = false): TextDecoder {
   // ignoreBOM false: a BOM at the very start is stripped; later U+FEFF is an ordinary character.
-  return new TextDecoder('utf-8', { fatal: true });
+  return new TextDecoder('utf-8', { fatal: true, ignoreBOM: resumed });
+}
+
+/**
+ * The same string, interned: saxes hands out slices of the decoded chunk, and a slice kept for the
+ * life of a stream (its namespace) would keep the whole chunk with it. Interned strings are also
+ * shared by every stream that declares the same one.
+ */
+function intern(s: string): string {
+  for (const key in { [s]: 0 }) return key;
+  return s;
 }
 
 /**
@@ -242,11 +253,14 @@ function validUtf8Prefix(b: Uint8Array): number {
 }
 
 /**
- * How often parsers of quiet streams give back their saxes instance (a few KiB each, most of an
- * idle connection's JS heap): a parser untouched for a whole period between two sweeps releases
- * it, and builds a new one when the next bytes arrive.
+ * How often parsers of quiet streams give back their saxes instance and UTF-8 decoder (about
+ * 4 KiB of heap held, the largest part of an idle connection's JS state): a parser untouched for
+ * a whole period between two sweeps releases them, and builds new ones when the next bytes
+ * arrive. A second: most sessions go quiet right after logging in, and a stream that sends less
+ * than once a second pays the rebuild (a few microseconds, measured) at most once a second; a
+ * busier one never does.
  */
-export const IDLE_RELEASE_MS = 15_000;
+export const IDLE_RELEASE_MS = 1_000;
 
 /** Parsers that hold a saxes instance and may go quiet; swept by one timer for all of them. */
 const holding = new Set<StreamParser>();
@@ -285,7 +299,8 @@ function quoteAttr(value: string): string {
 export class StreamParser {
   private readonly handlers: StreamParserHandlers;
   private limits: XmlLimits;
-  private decoder: TextDecoder;
+  /** null while released, like `sax`; decoding resumes with a fresh one (nothing is pending then). */
+  private decoder: TextDecoder | null;
   /** null while released (idle between top-level elements); rebuilt from `rootReplay`. */
   private sax: SaxesParser<SaxOptions> | null;
   /** The stream header's name and namespace declarations, to rebuild saxes' context. */
@@ -335,7 +350,7 @@ export class StreamParser {
     this.sax = this.createSax();
   }
 
-  /** Whether this parser holds a saxes instance (false while released for idleness). */
+  /** Whether this parser holds a saxes instance and decoder (false while released for idleness). */
   get holdsParser(): boolean {
     return this.sax !== null;
   }
@@ -348,9 +363,10 @@ export class StreamParser {
   }
 
   /**
-   * Drops the saxes instance when nothing of the stream is half-read: between top-level
-   * elements, no pending delivery, no partial UTF-8 sequence. The next write rebuilds it with
-   * the stream header's namespace context. Returns whether it was released.
+   * Drops the saxes instance and the decoder when nothing of the stream is half-read: between
+   * top-level elements, no pending delivery, no partial UTF-8 sequence (so the decoder holds no
+   * state either). The next write rebuilds them, saxes with the stream header's namespace
+   * context. Returns whether they were released.
    */
   releaseParser(): boolean {
     if (this.sax === null) return true;
@@ -358,7 +374,11 @@ export class StreamParser {
     const between = this.rootOpen && this.phase === GAP && this.stack.length === 0 && this.pending === null && this.carry === null;
     if (!closed && !between) return false;
     this.sax = null;
+    this.decoder = null;
     this.piece = '';
+    // Emptied arrays keep the room they grew to; fresh ones hold none.
+    this.stack = [];
+    this.nsStack = [];
     return true;
   }
 
@@ -466,6 +486,7 @@ export class StreamParser {
     if (data.length === 0) return;
     let text: string;
     try {
+      this.decoder ??= newDecoder(this.decodedAny);
       text = this.decoder.decode(data, { stream: true });
     } catch {
       const good = validUtf8Prefix(data);
@@ -593,8 +614,9 @@ export class StreamParser {
       if (a.prefix === 'xmlns' || a.name === 'xmlns') declarations += ` ${a.name}="${quoteAttr(a.value)}"`;
       if (a.prefix !== 'xmlns') attrs[a.name] = a.value;
     }
-    this.rootReplay = `<${tag.name}${declarations}>`;
-    this.streamNs = this.sax!.resolve('') ?? '';
+    // Interned: kept for the life of the stream, and the same for nearly every stream.
+    this.rootReplay = intern(`<${tag.name}${declarations}>`);
+    this.streamNs = intern(this.sax!.resolve('') ?? '');
     this.rootOpen = true;
     this.phase = GAP;
     this.gapFrom = this.here();
