@@ -193,6 +193,16 @@ function asBuffer(b: Uint8Array): Buffer {
 }
 
 /**
+ * The same string, interned: saxes hands out slices of the decoded chunk, and a slice kept for the
+ * life of a stream (its namespace) would keep the whole chunk with it. Interned strings are also
+ * shared by every stream that declares the same one.
+ */
+function intern(s: string): string {
+  for (const key in { [s]: 0 }) return key;
+  return s;
+}
+
+/**
  * Length of `b` without a trailing UTF-8 sequence that is valid so far but incomplete. A lead byte
  * that can never start a sequence is left in, for the decoder to refuse at once.
  */
@@ -243,11 +253,14 @@ function validUtf8Prefix(b: Uint8Array): number {
 }
 
 /**
- * How often parsers of quiet streams give back their saxes instance (a few KiB each, most of an
- * idle connection's JS heap): a parser untouched for a whole period between two sweeps releases
- * it, and builds a new one when the next bytes arrive.
+ * How often parsers of quiet streams give back their saxes instance (about
+ * 4 KiB of heap held, the largest part of an idle connection's JS state): a parser untouched for
+ * a whole period between two sweeps releases them, and builds new ones when the next bytes
+ * arrive. A second: most sessions go quiet right after logging in, and a stream that sends less
+ * than once a second pays the rebuild (a few microseconds, measured) at most once a second; a
+ * busier one never does.
  */
-export const IDLE_RELEASE_MS = 15_000;
+export const IDLE_RELEASE_MS = 1_000;
 
 /** Parsers that hold a saxes instance and may go quiet; swept by one timer for all of them. */
 const holding = new Set<StreamParser>();
@@ -362,6 +375,9 @@ export class StreamParser {
     if (!closed && !between) return false;
     this.sax = null;
     this.piece = '';
+    // Emptied arrays keep the room they grew to; fresh ones hold none.
+    this.stack = [];
+    this.nsStack = [];
     return true;
   }
 
@@ -619,8 +635,9 @@ export class StreamParser {
       if (a.prefix === 'xmlns' || a.name === 'xmlns') declarations += ` ${a.name}="${quoteAttr(a.value)}"`;
       if (a.prefix !== 'xmlns') attrs[a.name] = a.value;
     }
-    this.rootReplay = `<${tag.name}${declarations}>`;
-    this.streamNs = this.sax!.resolve('') ?? '';
+    // Interned: kept for the life of the stream, and the same for nearly every stream.
+    this.rootReplay = intern(`<${tag.name}${declarations}>`);
+    this.streamNs = intern(this.sax!.resolve('') ?? '');
     this.rootOpen = true;
     this.phase = GAP;
     this.gapFrom = this.here();
