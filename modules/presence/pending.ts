@@ -89,7 +89,7 @@ export class PendingStore {
   constructor(private readonly storage: Database) {
     this.listOf = limitedStatements<PendingRow>(
       (text) => storage.statement(text),
-      (n) => `select "contact", "stanza", "created_at" from "presence_pending" where "host" = ? and "user" = ? order by "created_at", "contact" limit ${n}`,
+      PENDING_LIST_SQL,
     );
   }
 
@@ -141,3 +141,7 @@ export class PendingStore {
     await this.storage.db.deleteFrom('presence_pending').where('host', '=', host).where('user', '=', user).execute();
   }
 }
+
+/** The read every login makes: in the order of presence_pending_age_idx, so SQLite sorts nothing. */
+export const PENDING_LIST_SQL = (n: number): string =>
+  `select "contact", "stanza", "created_at" from "presence_pending" where "host" = ? and "user" = ? order by "created_at", "contact" limit ${n}`;
