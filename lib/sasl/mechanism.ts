@@ -194,6 +194,12 @@ export function tlsChannelOf(socket: TLSSocket): TlsChannel {
 
 const channels = new WeakMap<TLSSocket, TlsChannel>();
 
+/** Lets go of the channel of `socket` once nothing will authenticate on it again (asked again,
+ * it is made again). */
+export function forgetTlsChannel(socket: TLSSocket): void {
+  channels.delete(socket);
+}
+
 function newTlsChannel(socket: TLSSocket): TlsChannel {
   const version = socket.getProtocol() ?? '';
   const cache = new Map<ChannelBindingType, Buffer | undefined>();

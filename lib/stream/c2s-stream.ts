@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { AccountService } from '../accounts/types.js';
 import type { LoginThrottle } from '../accounts/throttle.js';
 import type { SaslMechanism, SaslStep } from '../sasl/mechanism.js';
-import { tlsChannelOf } from '../sasl/mechanism.js';
+import { forgetTlsChannel, tlsChannelOf } from '../sasl/mechanism.js';
 import { SaslNegotiator } from '../sasl/negotiator.js';
 import type { Router } from '../routing/router.js';
 import { errorReply } from '../routing/router.js';
@@ -85,7 +85,19 @@ export type ParserFactory = (handlers: StreamParserHandlers, limits: XmlLimits) 
 
 type State = 'wait-header' | 'negotiating' | 'tls-upgrading' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
+/** The parser limits before and after authentication, made once per limits object and shared. */
+const parserLimits = new WeakMap<C2sLimits, readonly [XmlLimits, XmlLimits]>();
+
 function limitsFor(l: C2sLimits, authenticated: boolean): XmlLimits {
+  let pair = parserLimits.get(l);
+  if (pair === undefined) {
+    pair = [makeLimits(l, false), makeLimits(l, true)];
+    parserLimits.set(l, pair);
+  }
+  return pair[authenticated ? 1 : 0];
+}
+
+function makeLimits(l: C2sLimits, authenticated: boolean): XmlLimits {
   const size = authenticated ? l.stanzaBytes : l.preAuthStanzaBytes;
   return {
     maxStanzaBytes: size,
@@ -110,18 +122,22 @@ export class C2sStream {
   private offeredNegotiator: SaslNegotiator | undefined;
   /** The `<authenticate/>` of a SASL2 exchange under way (XEP-0388). */
   private sasl2Request: sasl2.Sasl2Authenticate | undefined;
-  /** The login policy (app passwords, SASL2 tasks, audit): lib/sasl2/login-policy.ts. */
-  private readonly login: LoginPolicy;
+  /**
+   * The login policy (app passwords, SASL2 tasks, audit): lib/sasl2/login-policy.ts. Made by the
+   * first authentication attempt and let go once a session is bound: an idle connection does
+   * not keep it.
+   */
+  private loginPolicy: LoginPolicy | undefined;
   /** While a SASL2 `<success/>` is being put together, what is written waits here to follow it. */
   private holding: Element[] | undefined;
   private saslFailures = 0;
   private session: C2sSession | undefined;
-  private readonly queue: Element[] = [];
+  private queue: Element[] = [];
   /**
    * For each queued element, when it may be handled (Date.now() ms; 0: at once). A burst that
    * arrived in one read is shaped here: pausing the socket only slows the reads after it.
    */
-  private readonly dueAt: number[] = [];
+  private dueAt: number[] = [];
   private processing = false;
   private pausedForQueue = false;
   private pausedForRate = false;
@@ -138,13 +154,13 @@ export class C2sStream {
     createParser: ParserFactory = (handlers, limits) => new StreamParser(handlers, limits),
   ) {
     this.log = env.log.child({ remote: transport.remoteAddress });
-    this.login = new LoginPolicy({ host: () => this.host, guard: () => this.guard(), remoteAddress: transport.remoteAddress, log: this.log });
     this.parser = createParser(
       {
         onStreamOpen: (attrs) => this.onStreamOpen(attrs),
         onElement: (el) => this.onElement(el),
         onStreamClose: () => this.onStreamClose(),
         onError: (err) => this.onParseError(err),
+        onQuiet: () => this.onQuiet(),
       },
       limitsFor(env.limits, false),
     );
@@ -159,6 +175,34 @@ export class C2sStream {
 
   get boundSession(): C2sSession | undefined {
     return this.session;
+  }
+
+  /** The client's address, as the transport reports it. */
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  private get login(): LoginPolicy {
+    this.loginPolicy ??= new LoginPolicy({ host: () => this.host, guard: () => this.guard(), remoteAddress: this.transport.remoteAddress, log: this.log });
+    return this.loginPolicy;
+  }
+
+  /** Authentication state nobody needs once a session is bound. */
+  private loginDone(): void {
+    this.loginPolicy = undefined;
+    const tlsSocket = this.transport.tlsSocket;
+    if (tlsSocket !== undefined) forgetTlsChannel(tlsSocket);
+  }
+
+  /**
+   * The parser found the stream quiet and let go of its own state: the queues give back the room
+   * a burst made them grow to (a fresh array holds none).
+   */
+  private onQuiet(): void {
+    if (this.queue.length === 0 && !this.processing) {
+      this.queue = [];
+      this.dueAt = [];
+    }
   }
 
   /** Feeds bytes from a transport that is not a socket (tests, WebSocket framing). */
@@ -845,7 +889,8 @@ export class C2sStream {
     const outgoing = runtime.hooks.has('stanza/outgoing')
       ? async (s: C2sSession, stanza: Element) => (await runtime.hooks.filter('stanza/outgoing', { session: s, stanza })) === 'pass'
       : undefined;
-    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps, client: this.login.client });
+    const session = new C2sSession(jid, this.sinkFor(), outgoing, { writeTaps: runtime.writeTaps, client: this.loginPolicy?.client });
+    this.loginDone();
     this.env.sessions.add(session);
     this.session = session;
     this.state = 'bound';
@@ -905,6 +950,7 @@ export class C2sStream {
     if (!session.jid.bare().equals(Jid.of(this.authUser, this.host))) return false;
     this.session = session;
     this.state = 'bound';
+    this.loginDone();
     if (this.authTimer) clearTimeout(this.authTimer);
     // Takes it from the stream still holding it (closed with conflict), or wakes it.
     session.attach(this.sinkFor());

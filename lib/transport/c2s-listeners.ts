@@ -48,6 +48,15 @@ export class StreamSet {
 
 export function listenC2s(opts: ListenerOptions, env: C2sEnv, set: StreamSet): Promise<net.Server> {
   const framing = xmlStreamFraming(NS.client);
+  // One environment for every stream of this listener (a copy per connection costs each idle
+  // connection its size).
+  const streamEnv: C2sEnv = {
+    ...env,
+    onClosed: (s) => {
+      set.streams.delete(s);
+      set.release(s.remoteAddress);
+    },
+  };
   const onSocket = (socket: net.Socket) => {
     socket.setNoDelay(true);
     const transport = new SocketTransport(socket, opts.directTls ? undefined : opts.tls, opts.minVersion);
@@ -57,13 +66,7 @@ export function listenC2s(opts: ListenerOptions, env: C2sEnv, set: StreamSet): P
       socket.end(`${framing.open({ id: 'refused', version: '1.0' })}<stream:error><policy-violation xmlns='${NS.streamErrors}'/><text xmlns='${NS.streamErrors}'>too many connections from your address</text></stream:error>${framing.close()}`);
       return;
     }
-    const stream = new C2sStream(transport, framing, {
-      ...env,
-      onClosed: (s) => {
-        set.streams.delete(s);
-        set.release(ip);
-      },
-    });
+    const stream = new C2sStream(transport, framing, streamEnv);
     set.streams.add(stream);
   };
   let server: net.Server;

@@ -48,7 +48,12 @@ export class SocketTransport implements StreamTransport {
   }
 
   private attach(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => this.dataListener?.(chunk));
+    // The listeners stay when STARTTLS wraps the socket (the TCP socket's data then reaches only
+    // the TLS socket): removing them would turn the socket's listener table into a dictionary,
+    // several hundred bytes more for as long as the connection lives.
+    socket.on('data', (chunk: Buffer) => {
+      if (this.socket === socket) this.dataListener?.(chunk);
+    });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.fireClose());
   }
@@ -109,9 +114,6 @@ export class SocketTransport implements StreamTransport {
     // <proceed/> goes out before the handshake takes the socket over.
     this.flush();
     const raw = this.socket;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('close');
-    raw.removeAllListeners('error');
     // The context the handshake ends up with (the default, or the one SNI picked), so the
     // certificate's channel binding can be shared by every connection that uses it.
     let context = this.tls.secureContext();
@@ -127,7 +129,6 @@ export class SocketTransport implements StreamTransport {
     } as ConstructorParameters<typeof TLSSocket>[1]);
     this.socket = secure;
     this.attach(secure);
-    raw.on('close', () => this.fireClose());
     await new Promise<void>((resolve, reject) => {
       secure.once('secure', () => {
         noteServerContext(secure, context);

@@ -62,6 +62,9 @@ export interface StreamParserHandlers {
   onStreamClose(): void;
   /** Called once; after it the parser ignores all further input (until reset()). */
   onError(err: XmlStreamError): void;
+  /** The stream went quiet between top-level elements and the parser let go of its saxes
+   * instance: a chance for the stream's owner to let go of what it grew too. */
+  onQuiet?(): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +381,7 @@ export class StreamParser {
     // Emptied arrays keep the room they grew to; fresh ones hold none.
     this.stack = [];
     this.nsStack = [];
+    if (!closed) this.handlers.onQuiet?.();
     return true;
   }
 
