@@ -842,6 +842,24 @@ describe('StreamParser releasing saxes while idle', () => {
     expect(h.errors).to.deep.equal([]);
   });
 
+  it('tells its owner once when it lets go of saxes for quietness, never mid-stanza or after the stream closed', () => {
+    let quiet = 0;
+    const handlers = { onStreamOpen: () => undefined, onElement: () => undefined, onStreamClose: () => undefined, onError: () => undefined, onQuiet: () => quiet++ };
+    const p = new StreamParser(handlers);
+    p.write(Buffer.from(HEADER));
+    p.write(Buffer.from('<message><body>half'));
+    quietSweep();
+    expect(quiet, 'mid-stanza').to.equal(0);
+    p.write(Buffer.from(' done</body></message>'));
+    quietSweep();
+    expect(quiet, 'between stanzas').to.equal(1);
+    quietSweep();
+    expect(quiet, 'already released').to.equal(1);
+    p.write(Buffer.from('<presence/><iq type="get" id="1"><ping xmlns="urn:xmpp:ping"/></iq></stream:stream>'));
+    quietSweep();
+    expect(quiet, 'closed').to.equal(1);
+  });
+
   it('keeps a parser that is in the middle of a stanza, and one written to since the last sweep', () => {
     const h = harness();
     feed(h, HEADER);
