@@ -33,6 +33,11 @@ export interface MessageResult {
   /** The open loop's target rate: half the closed loop's. */
   openRate: number;
   open: LoopResult;
+  /**
+   * An open loop at the same rate for every server (--open-rate), so that latencies compare at
+   * one load; absent when not asked for.
+   */
+  common?: { rate: number; result: LoopResult };
   /** Sent but neither received nor bounced (after a drain of a few seconds), both parts. */
   lost: number;
   /** Copies of a message received more than once (not counted as deliveries), both parts. */
@@ -46,7 +51,7 @@ const BODY = '<body>';
 
 export async function measureMessages(
   t: LoadTarget,
-  opts: { users: number; inFlight: number; seconds: number; warmupSeconds: number },
+  opts: { users: number; inFlight: number; seconds: number; warmupSeconds: number; commonRate?: number },
 ): Promise<MessageResult> {
   const errors = new Errors();
   const n = opts.users;
@@ -150,31 +155,36 @@ export async function measureMessages(
   mode = 'stopped';
   let lost = await drain();
 
-  // Open loop at half the closed loop's rate, senders in turn; a 1 ms tick sends what is due.
+  // Open loop at a fixed rate, senders in turn; a 1 ms tick sends what is due.
   // (A coarser tick sends bursts: at 10 ms and 9,000 msgs/s a burst of 90 arrives at once and
   // its last message waits for the 89 before it, which measures the burst, not the server.)
-  const rate = Math.max(1, closed.perSecond / 2);
-  mode = 'open';
   let sender = 0;
-  let sentOpen = 0;
-  const began = performance.now();
-  const ticker = setInterval(() => {
-    const due = Math.floor(((performance.now() - began) / 1000) * rate) - sentOpen;
-    for (let k = 0; k < due; k++) {
-      send(sender);
-      sender = (sender + 1) % n;
+  const openLoop = async (rate: number): Promise<LoopResult> => {
+    mode = 'open';
+    let sentOpen = 0;
+    const began = performance.now();
+    const ticker = setInterval(() => {
+      const due = Math.floor(((performance.now() - began) / 1000) * rate) - sentOpen;
+      for (let k = 0; k < due; k++) {
+        send(sender);
+        sender = (sender + 1) % n;
+      }
+      sentOpen += due;
+    }, 1);
+    try {
+      await sleep(Math.min(opts.warmupSeconds, 1) * 1000);
+      return await timed(() => sleep(opts.seconds * 1000));
+    } finally {
+      clearInterval(ticker);
+      mode = 'stopped';
+      lost += await drain();
     }
-    sentOpen += due;
-  }, 1);
-  let open: LoopResult;
-  try {
-    await sleep(Math.min(opts.warmupSeconds, 1) * 1000);
-    open = await timed(() => sleep(opts.seconds * 1000));
-  } finally {
-    clearInterval(ticker);
-    mode = 'stopped';
-  }
-  lost += await drain();
+  };
+  // Half the closed loop's rate: latency at a sane load for this server.
+  const rate = Math.max(1, closed.perSecond / 2);
+  const open = await openLoop(rate);
+  // The same rate for every server: latency at one load, whatever each one's ceiling.
+  const common = opts.commonRate ? { rate: opts.commonRate, result: await openLoop(opts.commonRate) } : undefined;
 
   for (const s of sessions) s.onLost = undefined;
   await pool(n, 100, (i) => sessions[i]!.close(2_000, { wait: false }));
@@ -185,6 +195,7 @@ export async function measureMessages(
     closed,
     openRate: rate,
     open,
+    ...(common ? { common } : {}),
     lost,
     duplicates,
     errors: errors.count,

@@ -27,6 +27,8 @@ export interface BenchOptions {
   users: number;
   /** messages: messages in flight per user in the closed loop. */
   inFlight: number;
+  /** messages: also an open loop at this many msgs/s for every server (0: not run). */
+  openRate: number;
   /** Seconds per timed part (closed loop, open loop, muc, mam). */
   duration: number;
   /** muc: accounts in the room. */
@@ -86,7 +88,7 @@ Scenarios (--phases):
   logins    --logins fresh logins, --login-concurrency at a time: logins/s
   messages  --users online users sending chat to random online users: closed loop with
             --in-flight messages each (max msgs/s), then an open loop at half that rate
-            (p50/p99 latency at a sane load)
+            (p50/p99 latency at a sane load), and one at --open-rate for every server
   muc       --muc-occupants in one room, --muc-senders sending, --muc-window in flight each:
             deliveries/s and p50/p99
   mam       (opt-in, Parley only) random 50-item pages of a 1,000,000-message archive
@@ -106,6 +108,8 @@ Options (each also as an environment variable, e.g. --duration 5 = BENCH_DURATIO
   --login-concurrency N logins at once (default 100)
   --users N             online users in the message scenario (default 1000)
   --in-flight N         messages in flight per user, closed loop (default 2)
+  --open-rate N         1:1 open loop at N msgs/s for every server, latencies at one load
+                        (default 1000; 0: off)
   --duration S          seconds per timed part (default 10)
   --muc-occupants N     room size (default 100)
   --muc-senders N       occupants sending (default 10)
@@ -150,6 +154,7 @@ const FLAGS = {
   'login-concurrency': { type: 'string' },
   users: { type: 'string' },
   'in-flight': { type: 'string' },
+  'open-rate': { type: 'string' },
   duration: { type: 'string' },
   'muc-occupants': { type: 'string' },
   'muc-senders': { type: 'string' },
@@ -288,6 +293,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     loginConcurrency: number('login-concurrency', quick ? 50 : 100),
     users: number('users', quick ? 200 : 1000, { min: 2 }),
     inFlight: number('in-flight', 2),
+    openRate: number('open-rate', 1000, { min: 0 }),
     duration: number('duration', quick ? 3 : 10, { min: 0.5, integer: false }),
     mucOccupants: number('muc-occupants', quick ? 30 : 100, { min: 2 }),
     mucSenders: number('muc-senders', quick ? 5 : 10),

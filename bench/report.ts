@@ -75,6 +75,12 @@ function metrics(records: RunRecord[]): Metric[] {
     metric('messages', '1:1 open loop msgs/s (half)', 0, (r) => ({ value: r.open.perSecond, cpu: r.open.cpu })),
     metric('messages', '1:1 open loop p50 ms', 2, (r) => ({ value: r.open.p50Ms, cpu: r.open.cpu })),
     metric('messages', '1:1 open loop p99 ms', 2, (r) => ({ value: r.open.p99Ms, cpu: r.open.cpu })),
+    ...(msg?.common
+      ? [
+          metric('messages', `1:1 open @ ${num(msg.common.rate)}/s p50 ms`, 2, (r) => ({ value: r.common?.result.p50Ms, cpu: r.common?.result.cpu })),
+          metric('messages', `1:1 open @ ${num(msg.common.rate)}/s p99 ms`, 2, (r) => ({ value: r.common?.result.p99Ms, cpu: r.common?.result.cpu })),
+        ]
+      : []),
     metric('muc', `MUC deliveries/s (${muc ? `${muc.occupants}/${muc.senders}` : '-'})`, 0, (r) => ({ value: r.deliveriesPerSecond, cpu: r.cpu })),
     metric('muc', 'MUC p50 ms', 2, (r) => ({ value: r.p50Ms, cpu: r.cpu })),
     metric('muc', 'MUC p99 ms', 2, (r) => ({ value: r.p99Ms, cpu: r.cpu })),
@@ -197,7 +203,9 @@ function describe(r: RunRecord): string {
         `${m.users} users; closed loop (${m.inFlight} in flight each): ${num(m.closed.delivered)} in ${m.closed.seconds.toFixed(1)} s, ` +
         `p50 ${num(m.closed.p50Ms, 2)} p99 ${num(m.closed.p99Ms, 2)} ms, ${cpuText(m.closed.cpu)}; ` +
         `open loop at ${num(m.openRate)}/s: ${num(m.open.delivered)} in ${m.open.seconds.toFixed(1)} s, p90 ${num(m.open.p90Ms, 2)} max ${num(m.open.maxMs, 1)} ms, ` +
-        `${cpuText(m.open.cpu)}; lost ${m.lost}${m.duplicates ? `, ${m.duplicates} received twice (not counted)` : ''}${errorText(m)}`
+        `${cpuText(m.open.cpu)}` +
+        (m.common ? `; open loop at ${num(m.common.rate)}/s: ${num(m.common.result.delivered)}, p50 ${num(m.common.result.p50Ms, 2)} p99 ${num(m.common.result.p99Ms, 2)} ms, ${cpuText(m.common.result.cpu)}` : '') +
+        `; lost ${m.lost}${m.duplicates ? `, ${m.duplicates} received twice (not counted)` : ''}${errorText(m)}`
       );
     }
     case 'muc': {

@@ -131,7 +131,7 @@ async function runScenarios(
   }
   if (opts.phases.includes('messages')) {
     await phase('messages', async () => {
-      const r = await measureMessages(target, { users: opts.users, inFlight: opts.inFlight, seconds: opts.duration, warmupSeconds: Math.min(2, opts.duration / 3) });
+      const r = await measureMessages(target, { users: opts.users, inFlight: opts.inFlight, commonRate: opts.openRate, seconds: opts.duration, warmupSeconds: Math.min(2, opts.duration / 3) });
       warm(opts.users);
       return r;
     });

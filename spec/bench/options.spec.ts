@@ -16,6 +16,8 @@ describe('bench/options', () => {
     expect(plain.loginConcurrency).to.equal(100);
     expect(plain.users).to.equal(1000);
     expect(plain.inFlight).to.equal(2);
+    expect(plain.openRate).to.equal(1000);
+    expect(parse('--open-rate', '0').openRate).to.equal(0);
     expect([plain.mucOccupants, plain.mucSenders, plain.mucWindow]).to.deep.equal([100, 10, 1]);
     expect(plain.phases).to.deep.equal(['idle', 'logins', 'messages', 'muc']);
     const compare = parse('--compare');

@@ -60,10 +60,11 @@ describe('bench (smoke: Parley, tiny sizes)', function () {
       '--duration', '1',
       '--muc-occupants', '6',
       '--muc-senders', '2',
+      '--open-rate', '50',
       '--results', results,
     ]);
     expect(code, `bench exited with ${code}:\n${stderr}\n${stdout}`).to.equal(0);
-    for (const row of ['Parley', 'idle KiB/session @ 10', 'idle KiB/session @ 20', 'logins/s (20 @ 5)', '1:1 msgs/s closed (10 x 2)', '1:1 open loop p99 ms', 'MUC deliveries/s (6/2)', 'errors (all runs)']) {
+    for (const row of ['Parley', 'idle KiB/session @ 10', 'idle KiB/session @ 20', 'logins/s (20 @ 5)', '1:1 msgs/s closed (10 x 2)', '1:1 open loop p99 ms', '1:1 open @ 50/s p99 ms', 'MUC deliveries/s (6/2)', 'errors (all runs)']) {
       expect(stdout).to.include(row);
     }
 
@@ -80,7 +81,7 @@ describe('bench (smoke: Parley, tiny sizes)', function () {
     const [idle, logins, messages, muc] = lines.map((l) => l.result) as [
       { rssBeforeKiB: number; steps: Array<{ sessions: number; rssKiB: number; kibPerSession: number }> },
       { logins: number; perSecond: number; errors: number; cpu: Cpu },
-      { closed: { delivered: number; perSecond: number; p50Ms: number; cpu: Cpu }; open: { delivered: number; p50Ms: number; p99Ms: number; cpu: Cpu }; openRate: number; errors: number },
+      { closed: { delivered: number; perSecond: number; p50Ms: number; cpu: Cpu }; open: { delivered: number; p50Ms: number; p99Ms: number; cpu: Cpu }; openRate: number; common: { rate: number; result: { delivered: number; perSecond: number; p50Ms: number; p99Ms: number; cpu: Cpu } }; errors: number },
       { deliveries: number; deliveriesPerSecond: number; p99Ms: number; errors: number; cpu: Cpu },
     ];
     expect(idle.rssBeforeKiB).to.be.greaterThan(1024);
@@ -99,6 +100,11 @@ describe('bench (smoke: Parley, tiny sizes)', function () {
     expect(messages.openRate).to.be.closeTo(messages.closed.perSecond / 2, 1);
     expect(messages.open.delivered).to.be.greaterThan(0);
     expect(messages.open.p99Ms).to.be.at.least(messages.open.p50Ms);
+    // The open loop at the rate every server gets: about 50 msgs/s for its second.
+    expect(messages.common.rate).to.equal(50);
+    expect(messages.common.result.perSecond).to.be.within(30, 70);
+    expect(messages.common.result.p99Ms).to.be.at.least(messages.common.result.p50Ms);
+    expectCpu(messages.common.result.cpu);
 
     expect(muc.errors).to.equal(0);
     // Every message fans out to all 6 occupants.
