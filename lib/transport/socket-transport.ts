@@ -10,23 +10,9 @@ import type { StreamTransport, TlsProvider } from './types.js';
  */
 const unflushed: SocketTransport[] = [];
 let flushScheduled = false;
-/** When the oldest output held in this turn was written (performance.now()). */
-let heldSince = 0;
-
-/**
- * A long turn (a burst of reads on many sockets) flushes on the way instead of at its end: the
- * output of the first reads must not wait for the last ones. Checked every this many sockets
- * with output, so the clock is read rarely.
- */
-const CHECK_EVERY = 32;
-const HOLD_AT_MOST_MS = 2;
 
 function flushAll(): void {
   flushScheduled = false;
-  flushHeld();
-}
-
-function flushHeld(): void {
   for (let i = 0; i < unflushed.length; i++) unflushed[i].flush();
   unflushed.length = 0;
 }
@@ -90,15 +76,11 @@ export class SocketTransport implements StreamTransport {
   write(data: string): void {
     if (this.closed || this.socket.destroyed || data === '') return;
     if (this.pending === '') {
-      if (unflushed.length === 0) heldSince = performance.now();
       unflushed.push(this);
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushAll);
       }
-      this.pending = data;
-      if (unflushed.length % CHECK_EVERY === 0 && performance.now() - heldSince > HOLD_AT_MOST_MS) flushHeld();
-      return;
     }
     this.pending += data;
   }

@@ -133,28 +133,6 @@ describe('SocketTransport output', () => {
     }
   });
 
-  it('flushes on the way through a long turn, so the first output does not wait for the last', async () => {
-    const pairs = await Promise.all(Array.from({ length: 40 }, () => plainPair()));
-    try {
-      const busyUntil = (ms: number): void => {
-        const end = performance.now() + ms;
-        while (performance.now() < end) { /* a turn busy with other connections' reads */ }
-      };
-      // One turn: the first connection gets output, the turn goes on for 5 ms with work for
-      // 39 more; the first connection's output has left before the turn ends.
-      pairs[0]!.transport.write('<first/>');
-      busyUntil(5);
-      for (const p of pairs.slice(1)) p.transport.write('<later/>');
-      const heldAfter = pairs[0]!.transport.bufferedBytes;
-      const lastHeld = pairs[39]!.transport.bufferedBytes;
-      expect(heldAfter, 'the first output is handed to its socket within the turn').to.equal(0);
-      expect(lastHeld, 'output written after that flush waits for the end of the turn').to.be.greaterThan(0);
-      await until(() => pairs.every((p, i) => p.received() === (i === 0 ? '<first/>' : '<later/>')));
-    } finally {
-      await Promise.all(pairs.map((p) => p.close()));
-    }
-  });
-
   it('sends what is held before ending the connection', async () => {
     const pair = await plainPair();
     try {
